@@ -51,6 +51,10 @@ apt_private() {
 deb [signed-by=$key] $mirror trixie-backports main
 deb [signed-by=$key] $mirror sid main
 EOT
+	# Source packages (sparse) only when asked: the sid Sources index is big.
+	if [ "${1:-}" = src ]; then
+		echo "deb-src [signed-by=$key] $mirror sid main" >> "$APTDIR/sources.list"
+	fi
 	APTOPTS=(-o "Dir::Etc::sourcelist=$APTDIR/sources.list"
 		 -o "Dir::Etc::sourceparts=-"
 		 -o "Dir::State::Lists=$APTDIR/lists"
@@ -61,9 +65,11 @@ EOT
 }
 
 apt_private_update() {
-	apt_private
+	apt_private "${1:-}"
+	local want='*Packages*'
+	[ "${1:-}" = src ] && want='*Sources*'
 	# Refresh at most once a day.
-	if [ -z "$(find "$APTDIR/lists" -name '*Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
+	if [ -z "$(find "$APTDIR/lists" -name "$want" -mmin -1440 2>/dev/null | head -1)" ]; then
 		msg "updating the private apt lists (trixie-backports, sid)"
 		apt-get "${APTOPTS[@]}" -q update >&2 ||
 			die "apt-get update of the private lists failed; check the network and $APTDIR/sources.list"
@@ -73,3 +79,191 @@ apt_private_update() {
 # Elapsed-time helpers for progress lines.
 T0=${T0:-$(date +%s)}
 elapsed() { local s=$(( $(date +%s) - T0 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
+
+# ---------------------------------------------------------------------------
+# Series, configuration and build helpers shared by the series, check and VM
+# scripts.
+
+PATCHDIR=${PATCHDIR:-$TOP/patches}
+BUILD=$WORK/build
+# Folders of the repo that hold post-series copies of the touched kernel
+# files (the kernel layout); nothing else of the repo is a kernel file.
+COPY_DIRS=(mm include lib tools Documentation drivers arch fs kernel samples)
+export PATH="$TOP/scripts/bin:$PATH"
+
+# The series' patch files, in order (the cover letter excluded).
+series_patches() {
+	local f
+	for f in "$PATCHDIR"/[0-9][0-9][0-9][0-9]-*.patch; do
+		[ -e "$f" ] || continue
+		case "$(basename "$f")" in 0000-*) continue ;; esac
+		echo "$f"
+	done
+}
+
+# The base commit of the kernel tree.
+base_rev() {
+	git -C "$KERNEL" rev-parse -q --verify "$BASE_BRANCH^{commit}" ||
+		die "no $BASE_BRANCH branch in $KERNEL: run 'make base' first"
+}
+
+# sparse: $SPARSE, else the one scripts/sparse.sh builds, else $PATH's.
+sparse_bin() {
+	if [ -n "${SPARSE:-}" ]; then echo "$SPARSE"
+	elif [ -x "$CACHE/tools/sparse" ]; then echo "$CACHE/tools/sparse"
+	else command -v sparse || true
+	fi
+}
+
+# The series' KUnit configuration files in tree $1 ($2: "commit" compares
+# the base with HEAD; anything else with the working tree).
+series_kunitconfigs() {
+	local tree=$1 mode=${2:-worktree} f
+	if [ -n "${KUNITCONFIG:-}" ]; then
+		for f in $KUNITCONFIG; do
+			case "$f" in /*) echo "$f" ;; *) echo "$tree/$f" ;; esac
+		done
+		return
+	fi
+	{
+		if [ "$mode" = commit ]; then
+			git -C "$tree" diff --name-only --diff-filter=AM "$BASE_BRANCH" HEAD -- '*kunitconfig'
+		else
+			git -C "$tree" diff --name-only --diff-filter=AM "$BASE_BRANCH" -- '*kunitconfig'
+			git -C "$tree" ls-files --others --exclude-standard -- '*kunitconfig'
+		fi
+	} | sort -u | sed "s|^|$tree/|"
+}
+
+# kconfig SRC O ARCH FRAGMENT...: configure the build directory O as
+# alldefconfig + the fragments + olddefconfig.  Nothing happens when the
+# fragments are unchanged and every "=y" they ask for is still in .config
+# (so a tree that gained a Kconfig symbol is reconfigured).  Set
+# KCONFIG_LAX=1 to accept options the fragments ask for but Kconfig refuses.
+kconfig() {
+	local src=$1 o=$2 arch=$3; shift 3
+	mkdir -p "$o"
+	cat "$@" > "$o/.config.frag.new"
+	if [ -f "$o/.config" ] && cmp -s "$o/.config.frag.new" "$o/.config.frag" 2>/dev/null &&
+	   [ -z "$(kconfig_missing "$o" "$o/.config.frag.new")" ]; then
+		rm -f "$o/.config.frag.new"
+		return 0
+	fi
+	msg "configuring $o"
+	kmake -C "$src" O="$o" ARCH="$arch" alldefconfig >/dev/null
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$o" "$o/.config" "$o/.config.frag.new" >/dev/null
+	kmake -C "$src" O="$o" ARCH="$arch" olddefconfig >/dev/null
+	rm -f "$o/.config.frag"
+	mv "$o/.config.frag.new" "$o/.config.frag"
+	local miss
+	miss=$(kconfig_missing "$o" "$o/.config.frag")
+	if [ -n "$miss" ]; then
+		if [ -n "${KCONFIG_LAX:-}" ]; then
+			msg "note: not in $o/.config (dependencies): $miss"
+		else
+			die "Kconfig refused options the fragments ask for: $miss"
+		fi
+	fi
+}
+
+# Options a fragment sets (=y/=m/not set) that .config does not have.
+kconfig_missing() {
+	local o=$1 frag=$2
+	awk -v cfg="$o/.config" '
+		BEGIN { while ((getline l < cfg) > 0) {
+			if (l ~ /^CONFIG_[A-Za-z0-9_]+=/) { split(l, a, "="); have[a[1]] = substr(l, length(a[1]) + 2) }
+			else if (l ~ /^# CONFIG_[A-Za-z0-9_]+ is not set/) { split(l, a, " "); have[a[2]] = "n" } } }
+		/^CONFIG_[A-Za-z0-9_]+=[ym]$/ { split($0, a, "="); want[a[1]] = a[2]; next }
+		/^# CONFIG_[A-Za-z0-9_]+ is not set/ { want[$2] = "n"; next }
+		END { for (k in want) { v = (k in have) ? have[k] : "n"; if (v != want[k]) printf "%s ", k "=" want[k] } }
+	' "$frag"
+}
+
+# The VM kernel's fragments for tree $1: configs/vm.config plus the
+# series' KUnit configuration files ($2 as in series_kunitconfigs).
+vm_fragments() {
+	echo "$TOP/configs/vm.config"
+	series_kunitconfigs "$1" "${2:-worktree}"
+}
+
+# build_hmm_tests SRC O OUT: build tools/testing/selftests/mm/hmm-tests of
+# tree SRC against the UAPI headers of build directory O, into OUT.
+build_hmm_tests() {
+	local src=$1 o=$2 out=$3
+	mkdir -p "$out"
+	kmake -C "$src" O="$o" headers >/dev/null
+	make -s -C "$src/tools/testing/selftests/mm" OUTPUT="$out" \
+		KHDR_INCLUDES="-isystem $o/usr/include" "$out/hmm-tests" >&2 ||
+		die "building hmm-tests of $src failed"
+}
+
+# The cover letter text (subject line, blank line, body) of an existing
+# git format-patch cover letter: what the user wrote, without the
+# generated shortlog, diffstat and base-commit.
+cover_text() {
+	python3 - "$1" <<'PY'
+import email, re, sys
+from email import policy
+msg = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.compat32)
+subj = re.sub(r'\s+', ' ', str(msg.get('Subject', ''))).strip()
+subj = re.sub(r'^\[[^]]*\]\s*', '', subj)
+body = msg.get_payload(decode=True).decode('utf-8', 'replace').split('\n')
+# The generated part starts at the shortlog: "Author Name (N):" followed by
+# indented subjects, after a blank line.
+cut = len(body)
+for i, l in enumerate(body):
+    if (re.match(r'^\S.* \(\d+\):$', l) and i > 0 and body[i - 1] == ''
+            and i + 1 < len(body) and body[i + 1].startswith('  ')):
+        cut = i
+        break
+text = '\n'.join(body[:cut]).strip('\n')
+print(subj + '\n\n' + text)
+PY
+}
+
+# format_series TREE BASE OUT [COVER_LETTER]: git format-patch of
+# BASE..$BRANCH into OUT with stable output (zeroed "From" hashes, no git
+# version signature, base-commit recorded).  The cover letter's subject and
+# text come from COVER_LETTER when given.
+format_series() {
+	local tree=$1 base=$2 out=$3 cover=${4:-} desc=()
+	if [ -n "$cover" ] && [ -f "$cover" ]; then
+		desc=(-c "branch.$BRANCH.description=$(cover_text "$cover")")
+	fi
+	mkdir -p "$out"
+	git -C "$tree" "${desc[@]}" format-patch -q --cover-letter \
+		--cover-from-description=subject --zero-commit --no-signature \
+		--base="$base" -o "$out" "$base..refs/heads/$BRANCH" >/dev/null ||
+		die "git format-patch failed in $tree"
+}
+
+# Are two patch files the same, the cover letter's Date: line aside?
+same_patch() {
+	cmp -s <(sed '1,/^$/{/^Date: /d}' "$1") <(sed '1,/^$/{/^Date: /d}' "$2")
+}
+
+# Apply the patch files in order on the current HEAD of TREE, one by one,
+# naming the first that does not apply.
+apply_series() {
+	local tree=$1 p; shift
+	for p in "$@"; do
+		if ! git -C "$tree" am -q --keep-non-patch "$p" >&2; then
+			git -C "$tree" am --abort >/dev/null 2>&1 || true
+			die "patch $(basename "$p") does not apply"
+		fi
+	done
+}
+
+# Files a commit range touches (renames as delete + add).
+touched_files() {
+	git -C "$1" diff --name-only --no-renames "$2" "$3"
+}
+
+# Is path $1 one that has a post-series copy in the repo?
+is_copy_path() {
+	local d
+	for d in "${COPY_DIRS[@]}"; do
+		case "$1" in "$d"/*) return 0 ;; esac
+	done
+	return 1
+}
