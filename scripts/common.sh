@@ -208,12 +208,28 @@ msg = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.comp
 subj = re.sub(r'\s+', ' ', str(msg.get('Subject', ''))).strip()
 subj = re.sub(r'^\[[^]]*\]\s*', '', subj)
 body = msg.get_payload(decode=True).decode('utf-8', 'replace').split('\n')
-# The generated part starts at the shortlog: "Author Name (N):" followed by
-# indented subjects, after a blank line.
+# The generated part: shortlog blocks ("Author (N):", N indented
+# subjects, a blank line), the diffstat ending in "N files changed", then
+# base-commit.  Cut at the first line from which that parses.
+def generated_from(i):
+    while i < len(body):
+        m = re.match(r'^\S.* \((\d+)\):$', body[i])
+        if not m:
+            break
+        n = int(m.group(1))
+        subj = body[i + 1:i + 1 + n]
+        if len(subj) != n or not all(l.startswith('  ') for l in subj):
+            return False
+        i += 1 + n
+        if i < len(body) and body[i] != '':
+            return False
+        i += 1
+    while i < len(body) and re.match(r'^ \S.*\|', body[i]):
+        i += 1
+    return i < len(body) and re.match(r'^ \d+ files? changed', body[i]) is not None
 cut = len(body)
 for i, l in enumerate(body):
-    if (re.match(r'^\S.* \(\d+\):$', l) and i > 0 and body[i - 1] == ''
-            and i + 1 < len(body) and body[i + 1].startswith('  ')):
+    if (i == 0 or body[i - 1] == '') and generated_from(i):
         cut = i
         break
 text = '\n'.join(body[:cut]).strip('\n')

@@ -1,0 +1,90 @@
+# hmmwalk workbench: one HMM walk that faults and migrates.
+#
+#   make              base tree, series branch, VM kernel and hmm-tests (the main job)
+#   make check        the whole test pipeline (see README.md)
+#
+# Everything is built under .work/ (ignored by git); downloads and ccache
+# live in ~/.cache/hmmwalk.  KERNEL=/path/to/linux uses your own mainline
+# checkout instead of Debian's linux-source-7.3 (a worktree is added).
+
+SHELL := /bin/bash
+S := scripts
+
+ifneq ($(KERNEL),)
+export USER_KERNEL := $(abspath $(KERNEL))
+endif
+# scripts/common.sh derives KERNEL (the working tree) itself.
+unexport KERNEL
+override KERNEL :=
+
+.PHONY: all base tree export verify kernel check kunit kunit-x86 selftest \
+	build-patch expect debug bench send deps sparse help clean
+
+all: kernel
+	@echo "==> done: series tree .work/linux (branch $${BRANCH:-hmm-migrate}), VM kernel .work/build/x86, hmm-tests .work/build/x86-tests"
+	@echo "==> next: 'make check' runs every test; 'make help' lists the narrow targets"
+
+base:
+	$(S)/base.sh
+
+tree: base
+	$(S)/tree.sh
+
+export:
+	$(S)/export.sh
+
+verify: base
+	$(S)/verify.sh
+
+kernel: tree
+	$(S)/kernel.sh
+
+check: base
+	$(S)/check.sh
+
+# One KUnit suite in UML (all the series' suites without SUITE=).
+kunit: base
+	$(S)/kunit.sh um '' '' worktree '$(SUITE)'
+
+# The series' KUnit suites on x86_64 under QEMU/TCG, on the VM kernel.
+kunit-x86: base
+	$(S)/kernel.sh
+	$(S)/kunit.sh x86 '' '' worktree '$(SUITE)'
+
+# One hmm-tests test by name (TEST=migrate, or TEST=hmm.hmm_device_private.migrate),
+# all of them without TEST=, in the VM on the working tree's kernel.
+selftest: base
+	$(S)/selftest.sh '$(TEST)'
+
+# Patch N of branch $(BRANCH) built on its own with W=1 and sparse.
+build-patch: base
+	@test -n "$(N)" || { echo "usage: make build-patch N=<patch number>"; exit 2; }
+	$(S)/buildpatch.sh $(N)
+
+# Regenerate expect/ (base-kernel hmm-tests results) from a base-kernel run.
+expect: base
+	$(S)/expect.sh
+
+# hmm-tests on a KASAN + PROVE_LOCKING + DEBUG_VM kernel (not part of check).
+debug: base
+	$(S)/debug.sh '$(TEST)'
+
+bench:
+	@echo "make bench: not yet"; exit 1
+
+send:
+	@echo "make send: not yet"; exit 1
+
+# Install the tools (needs root or sudo): what .ci/run does before make check.
+deps:
+	$(S)/deps.sh
+
+sparse:
+	$(S)/sparse.sh
+
+clean:
+	rm -rf .work/build .work/check-logs .work/*-run
+
+help:
+	@sed -n 's/^# \{0,1\}//p' README.md | sed -n '/^Targets/,/^$$/p' 2>/dev/null || true
+	@grep -E '^[a-z-]+:' Makefile | cut -d: -f1 | tr '\n' ' '; echo

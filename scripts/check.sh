@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# make check: every step of the test pipeline on the series in patches/.
+# One progress line per step with its time, then "N passed, N failed" as
+# the last line; exit status non-zero when a step failed.  Steps that need a
+# series are skipped (never passed) while patches/ holds none; the selftest
+# steps then run on the base kernel.  Logs: $WORK/check-logs/.
+. "$(dirname "$0")/common.sh"
+
+T0=$(date +%s)
+LOGS=$WORK/check-logs
+CW=$WORK/check                 # worktree: base + series
+CO=$BUILD/check-x86            # VM kernel of the series (steps 3, 6, 7, 8)
+rm -rf "$LOGS"; mkdir -p "$LOGS"
+base=$(base_rev)
+mapfile -t patches < <(series_patches)
+NSTEPS=8
+passed=0 failed=0 skipped=0
+declare -A state=()
+
+hms() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+# step N NAME FUNCTION: run FUNCTION with its output in $LOGS/N-NAME.log.
+# It returns 0 (pass), 77 (skip: its last line says why) or else (fail).
+step() {
+	local n=$1 name=$2 fn=$3 t rc log why
+	log=$LOGS/$n-$name.log
+	t=$(date +%s)
+	printf '[%d/%d] %-12s ... (started at %s)\n' "$n" "$NSTEPS" "$name" "$(hms $((t - T0)))"
+	set +e
+	( set -e; "$fn" ) > "$log" 2>&1
+	rc=$?
+	set -e
+	local d; d=$(hms $(( $(date +%s) - t )))
+	local total; total=$(hms $(( $(date +%s) - T0 )))
+	why=$(grep -E '^result: ' "$log" | tail -1 | sed 's/^result: //' || true)
+	if [ $rc = 0 ]; then
+		passed=$((passed + 1)); state[$n]=pass
+		printf '[%d/%d] %-12s PASS  %s (total %s)%s\n' "$n" "$NSTEPS" "$name" "$d" "$total" "${why:+  $why}"
+	elif [ $rc = 77 ]; then
+		skipped=$((skipped + 1)); state[$n]=skip
+		[ -n "$why" ] || why=$(tail -1 "$log")
+		printf '[%d/%d] %-12s SKIP  %s (total %s)  %s\n' "$n" "$NSTEPS" "$name" "$d" "$total" "$why"
+	else
+		failed=$((failed + 1)); state[$n]=fail
+		printf '[%d/%d] %-12s FAIL  %s (total %s)%s\n' "$n" "$NSTEPS" "$name" "$d" "$total" "${why:+  $why}"
+		grep -vE '^result: ' "$log" | tail -25 | sed 's/^/      /'
+		printf '      (log: %s)\n' "$log"
+	fi
+}
+skip() { echo "result: $*"; exit 77; }
+need_series() {
+	[ ${#patches[@]} -gt 0 ] || skip "patches/ holds no series"
+	[ "${state[1]:-}" != fail ] || [ -n "$applied" ] || skip "the series does not apply (step 1)"
+}
+
+# Preparation: the check worktree at the base, the base's hmm-tests.
+prepare() {
+	if [ -e "$CW/.git" ]; then
+		git -C "$CW" am --abort >/dev/null 2>&1 || true
+		git -C "$CW" checkout -q -f --detach "$base"
+		git -C "$CW" clean -q -fdx
+	else
+		rm -rf "$CW"; git -C "$KERNEL" worktree prune
+		git -C "$KERNEL" worktree add -q --detach "$CW" "$base"
+	fi
+	build_hmm_tests "$CW" "$BUILD/check-base-hdr" "$BUILD/check-base-tests" 2>&1
+}
+applied=
+tip=$base
+
+s_apply() {
+	[ ${#patches[@]} -gt 0 ] || skip "patches/ holds no series"
+	"$TOP/scripts/verify.sh" "$CW"
+	echo "result: ${#patches[@]} patches apply; the repo's copies match"
+}
+s_checkpatch() {
+	[ ${#patches[@]} -gt 0 ] || skip "patches/ holds no series"
+	local allow=$TOP/expect/checkpatch.allow p bad=0 out name line type
+	for p in "${patches[@]}"; do
+		name=$(basename "$p")
+		out=$(cd "$CW" && perl scripts/checkpatch.pl --strict --show-types --no-summary --terse "$p" 2>&1 || true)
+		while IFS= read -r line; do
+			[ -n "$line" ] || continue
+			type=$(echo "$line" | sed -nE 's/^[^:]*:[0-9]*: (ERROR|WARNING|CHECK):([A-Z0-9_]+):.*/\2/p')
+			if [ -n "$type" ] && [ -f "$allow" ] &&
+			   awk -v n="$name" -v t="$type" '!/^#/ && NF >= 3 && $2 == t && (n ~ ("^" $1 "$")) { f = 1 } END { exit !f }' "$allow"; then
+				echo "allowed ($type, expect/checkpatch.allow): $line"
+				continue
+			fi
+			echo "$line"; bad=$((bad + 1))
+		done <<< "$out"
+	done
+	[ $bad = 0 ] || { echo "result: $bad checkpatch --strict reports"; exit 1; }
+	echo "result: ${#patches[@]} patches clean with --strict"
+}
+s_bisect() {
+	need_series
+	"$TOP/scripts/bisect.sh" "$CW" "$CO" "$tip"
+	echo "result: ${#patches[@]} patches build one by one, no new W=1/sparse diagnostic"
+}
+s_variants() {
+	need_series
+	local v o frags k bad=0 t
+	git -C "$CW" checkout -q --detach "$tip"
+	mapfile -t frags < <(vm_fragments "$CW" commit)
+	for v in nothp nodev; do
+		o=$BUILD/check-$v; t=$(date +%s)
+		KCONFIG_LAX=1 kconfig "$CW" "$o" x86_64 "${frags[@]}" "$TOP/configs/$v.config"
+		k=$(kconfig_missing "$o" "$TOP/configs/$v.config")
+		[ -z "$k" ] || { echo "$v: Kconfig kept $k"; bad=1; continue; }
+		if kmake -C "$CW" O="$o" vmlinux > "$LOGS/4-$v.build.log" 2>&1; then
+			echo "$v: vmlinux builds ($(( $(date +%s) - t ))s; hmm.o $( [ -f "$o/mm/hmm.o" ] && echo built || echo 'not built'), migrate_device.o $( [ -f "$o/mm/migrate_device.o" ] && echo built || echo 'not built'))"
+		else
+			echo "$v: build failed ($LOGS/4-$v.build.log)"; grep -E 'error' "$LOGS/4-$v.build.log" | head -10; bad=1
+		fi
+	done
+	t=$(date +%s)
+	local rc=0
+	"$TOP/scripts/kunit.sh" um-build "$CW" "$BUILD/check-um" commit > "$LOGS/4-um.build.log" 2>&1 || rc=$?
+	if [ $rc = 77 ]; then
+		# No series suite: build UML with kunit.py's default configuration.
+		rc=0
+		KUNITCONFIG="$CW/tools/testing/kunit/configs/default.config" \
+			"$TOP/scripts/kunit.sh" um-build "$CW" "$BUILD/check-um" commit > "$LOGS/4-um.build.log" 2>&1 || rc=$?
+	fi
+	if [ $rc = 0 ]; then
+		echo "um: builds ($(( $(date +%s) - t ))s; hmm.o $( [ -f "$BUILD/check-um/mm/hmm.o" ] && echo built || echo 'not built'))"
+	else
+		echo "um: build failed ($LOGS/4-um.build.log)"; tail -15 "$LOGS/4-um.build.log"; bad=1
+	fi
+	[ $bad = 0 ] || { echo "result: a variant does not build"; exit 1; }
+	echo "result: builds without THP, without ZONE_DEVICE/DEVICE_PRIVATE, and on UML"
+}
+s_kerneldoc() {
+	need_series
+	local f files=() bad=0 d=$LOGS/kdoc-base
+	git -C "$CW" checkout -q --detach "$tip"
+	mapfile -t files < <(touched_files "$CW" "$base" "$tip" | grep -E '\.(c|h)$' | grep -v '^tools/' || true)
+	[ ${#files[@]} -gt 0 ] || skip "the series touches no kernel C file"
+	rm -rf "$d"; mkdir -p "$d"
+	local have=()
+	for f in "${files[@]}"; do
+		[ -f "$CW/$f" ] || continue
+		have+=("$f")
+		if git -C "$CW" cat-file -e "$base:$f" 2>/dev/null; then
+			mkdir -p "$d/$(dirname "$f")"; git -C "$CW" show "$base:$f" > "$d/$f"
+		fi
+	done
+	kdoc_keys() { sed -E 's/^(warning|Warning|error|Error): *//; s/:[0-9]+(:[0-9]+)?/:/g; s/ line [0-9]+/ line/g' | sort -u; }
+	(cd "$d" && for f in "${have[@]}"; do [ -f "$f" ] && python3 "$CW/scripts/kernel-doc" -Wall -none "$f" 2>&1; done) | kdoc_keys > "$LOGS/5-base.keys" || true
+	(cd "$CW" && for f in "${have[@]}"; do python3 scripts/kernel-doc -Wall -none "$f" 2>&1; done) > "$LOGS/5-tip.out" || true
+	while IFS= read -r line; do
+		k=$(echo "$line" | kdoc_keys)
+		[ -n "$k" ] || continue
+		grep -qxF -- "$k" "$LOGS/5-base.keys" || { echo "new: $line"; bad=$((bad + 1)); }
+	done < "$LOGS/5-tip.out"
+	[ $bad = 0 ] || { echo "result: $bad new kernel-doc warnings"; exit 1; }
+	echo "result: ${#have[@]} touched files, no new kernel-doc warning"
+}
+s_kunit() {
+	need_series
+	git -C "$CW" checkout -q --detach "$tip"
+	local rc=0
+	"$TOP/scripts/kunit.sh" um "$CW" "$BUILD/check-um" commit || rc=$?
+	[ $rc != 77 ] || skip "the series adds no KUnit suite (.kunitconfig)"
+	# x86_64: the VM kernel of step 3 has the suites built in.
+	"$TOP/scripts/kernel.sh" "$CW" "$CO" "$CO-tests" >/dev/null
+	local rc2=0
+	KUNIT_NO_SKIP=1 "$TOP/scripts/kunit.sh" x86 "$CW" "$CO" commit || rc2=$?
+	[ $rc = 0 ] && [ $rc2 = 0 ] || { echo "result: KUnit failed (UML rc $rc, x86_64 rc $rc2)"; exit 1; }
+	echo "result: KUnit passes in UML and on x86_64"
+}
+vm_step() {
+	local label=$1 bin=$2 rc=0
+	git -C "$CW" checkout -q --detach "$tip"
+	"$TOP/scripts/kernel.sh" "$CW" "$CO" "$CO-tests"
+	"$TOP/scripts/vm.sh" "$CO/arch/x86/boot/bzImage" "$LOGS/vm-$label" "$bin" || rc=$?
+	[ $rc = 0 ] || { echo "result: VM run failed"; exit 1; }
+	echo "kernel log: $LOGS/vm-$label/console.log; test output: $LOGS/vm-$label/tests.tap"
+	python3 "$TOP/scripts/hmmtap.py" compare "$LOGS/vm-$label" "$TOP/expect/hmm-tests.base" | tee "$LOGS/vm-$label/compare"
+	local r=${PIPESTATUS[0]}
+	echo "result: $(head -1 "$LOGS/vm-$label/compare")$([ ${#patches[@]} -eq 0 ] && echo ' [base kernel: no series]')"
+	return "$r"
+}
+s_selftests() { vm_step patched "$CO-tests/hmm-tests"; }
+s_regress()   { vm_step base-tests "$BUILD/check-base-tests/hmm-tests"; }
+
+echo "make check: ${#patches[@]} patches in patches/, base $(git -C "$KERNEL" log -1 --format='%h %s' "$base")"
+t=$(date +%s)
+if ! prepare > "$LOGS/0-prepare.log" 2>&1; then
+	echo "preparation failed (log: $LOGS/0-prepare.log)"; tail -20 "$LOGS/0-prepare.log"
+	echo "0 passed, 1 failed"; exit 1
+fi
+echo "[0/$NSTEPS] prepare      done  $(hms $(( $(date +%s) - t ))) (check worktree, base hmm-tests)"
+step 1 apply s_apply
+if [ ${#patches[@]} -gt 0 ] && [ "$(git -C "$CW" rev-list --count "$base..HEAD")" = ${#patches[@]} ]; then
+	applied=1; tip=$(git -C "$CW" rev-parse HEAD)
+fi
+step 2 checkpatch s_checkpatch
+step 3 bisect s_bisect
+step 4 variants s_variants
+step 5 kernel-doc s_kerneldoc
+step 6 kunit s_kunit
+step 7 selftests s_selftests
+step 8 regression s_regress
+echo "total $(hms $(( $(date +%s) - T0 ))); logs in $LOGS"
+echo "$skipped skipped"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# make expect: regenerate the committed base-kernel expectations of the
+# selftest steps from a run on the base kernel: build the 7.3 base (VM
+# configuration, in a worktree of its own) and its hmm-tests, run them in
+# the VM exactly as "make check" does, and write
+#   expect/hmm-tests.base         per-test results (pass/fail/skip + reason)
+#   expect/hmm-tests.base.splats  kernel log reports the base prints
+#   expect/hmm-tests.base.tap     the raw hmm-tests output
+. "$(dirname "$0")/common.sh"
+
+base=$(base_rev)
+wt=$WORK/base-wt
+o=$BUILD/base-x86
+if [ -e "$wt/.git" ]; then
+	git -C "$wt" checkout -q -f --detach "$base"; git -C "$wt" clean -q -fdx
+else
+	rm -rf "$wt"; git -C "$KERNEL" worktree prune
+	git -C "$KERNEL" worktree add -q --detach "$wt" "$base"
+fi
+"$TOP/scripts/kernel.sh" "$wt" "$o" "$o-tests"
+run=$WORK/expect-run
+"$TOP/scripts/vm.sh" "$o/arch/x86/boot/bzImage" "$run" "$o-tests/hmm-tests"
+mkdir -p "$TOP/expect"
+python3 "$TOP/scripts/hmmtap.py" expect "$run" "$TOP/expect/hmm-tests.base"
+cp "$run/tests.tap" "$TOP/expect/hmm-tests.base.tap"
+python3 "$TOP/scripts/hmmtap.py" results "$run" | tail -1
+msg "kernel log of the run: $run/console.log; commit expect/ if the change is intended"
