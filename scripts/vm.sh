@@ -38,6 +38,7 @@ cat > "$root/init" <<EOT
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec 0</dev/console 1>/dev/console 2>&1
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
 mkdir -p /dev/hugepages && mount -t hugetlbfs hugetlbfs /dev/hugepages
