@@ -102,10 +102,13 @@ s_variants() {
 	need_series
 	local v o frags k bad=0 t
 	git -C "$CW" checkout -q --detach "$tip"
-	mapfile -t frags < <(vm_fragments "$CW" commit)
+	# A small kernel (tinyconfig + configs/variant.config + the series'
+	# KUnit configuration) keeps the two extra x86_64 builds cheap.
+	mapfile -t frags < <(series_kunitconfigs "$CW" commit)
 	for v in nothp nodev; do
 		o=$BUILD/check-$v; t=$(date +%s)
-		KCONFIG_LAX=1 kconfig "$CW" "$o" x86_64 "${frags[@]}" "$TOP/configs/$v.config"
+		KCONFIG_BASE=tinyconfig KCONFIG_LAX=1 kconfig "$CW" "$o" x86_64 \
+			"$TOP/configs/variant.config" "${frags[@]}" "$TOP/configs/$v.config"
 		k=$(kconfig_missing "$o" "$TOP/configs/$v.config")
 		[ -z "$k" ] || { echo "$v: Kconfig kept $k"; bad=1; continue; }
 		if kmake -C "$CW" O="$o" vmlinux > "$LOGS/4-$v.build.log" 2>&1; then

@@ -136,21 +136,23 @@ series_kunitconfigs() {
 }
 
 # kconfig SRC O ARCH FRAGMENT...: configure the build directory O as
-# alldefconfig + the fragments + olddefconfig.  Nothing happens when the
+# alldefconfig (KCONFIG_BASE=tinyconfig for another start) + the fragments
+# + olddefconfig.  Nothing happens when the
 # fragments are unchanged and every "=y" they ask for is still in .config
 # (so a tree that gained a Kconfig symbol is reconfigured).  Set
 # KCONFIG_LAX=1 to accept options the fragments ask for but Kconfig refuses.
 kconfig() {
 	local src=$1 o=$2 arch=$3; shift 3
 	mkdir -p "$o"
-	cat "$@" > "$o/.config.frag.new"
+	local start=${KCONFIG_BASE:-alldefconfig}
+	{ [ "$start" = alldefconfig ] || echo "# kconfig start: $start"; cat "$@"; } > "$o/.config.frag.new"
 	if [ -f "$o/.config" ] && cmp -s "$o/.config.frag.new" "$o/.config.frag" 2>/dev/null &&
 	   [ -z "$(kconfig_missing "$o" "$o/.config.frag.new")" ]; then
 		rm -f "$o/.config.frag.new"
 		return 0
 	fi
 	msg "configuring $o"
-	kmake -C "$src" O="$o" ARCH="$arch" alldefconfig >/dev/null
+	kmake -C "$src" O="$o" ARCH="$arch" "$start" >/dev/null
 	"$src/scripts/kconfig/merge_config.sh" -m -O "$o" "$o/.config" "$o/.config.frag.new" >/dev/null
 	kmake -C "$src" O="$o" ARCH="$arch" olddefconfig >/dev/null
 	rm -f "$o/.config.frag"
