@@ -121,9 +121,9 @@ s_variants() {
 	local rc=0
 	"$TOP/scripts/kunit.sh" um-build "$CW" "$BUILD/check-um" commit > "$LOGS/4-um.build.log" 2>&1 || rc=$?
 	if [ $rc = 77 ]; then
-		# No series suite: build UML with kunit.py's default configuration.
+		# No series suite: a plain UML KUnit kernel (configs/um.kunitconfig).
 		rc=0
-		KUNITCONFIG="$CW/tools/testing/kunit/configs/default.config" \
+		KUNITCONFIG="$TOP/configs/um.kunitconfig" \
 			"$TOP/scripts/kunit.sh" um-build "$CW" "$BUILD/check-um" commit > "$LOGS/4-um.build.log" 2>&1 || rc=$?
 	fi
 	if [ $rc = 0 ]; then
