@@ -69,8 +69,10 @@ expect: base
 debug: base
 	$(S)/debug.sh '$(TEST)'
 
-bench:
-	@echo "make bench: not yet"; exit 1
+# Two walks versus one, and base versus series, timed in TCG VMs (issue 5):
+# writes bench/results.md, bench/time-vs-size.png and bench/raw/.
+bench: base
+	$(S)/bench.sh
 
 send:
 	@echo "make send: not yet"; exit 1

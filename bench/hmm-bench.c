@@ -1,0 +1,738 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmm-bench: time faulting and migrating a range to the test_hmm device in
+ * two walks (hmm_range_fault(REQ_FAULT) then migrate_vma_setup(),
+ * HMM_DMIRROR_MIGRATE_FAULT_TWO_WALKS) and in one walk
+ * (hmm_range_fault(REQ_FAULT | REQ_MIGRATE), HMM_DMIRROR_MIGRATE_ON_FAULT),
+ * and plain migrate_vma_setup() migration (HMM_DMIRROR_MIGRATE_TO_DEV, the
+ * only one the base kernel has).  Runs as root inside the bench VM; prints
+ * one raw line per measurement, scripts/benchreport.py does the statistics.
+ *
+ *   hmm-bench info
+ *   hmm-bench seq   [-s SIZES] [-r REPS] [-c SCENARIOS] [-g]
+ *   hmm-bench plain [-s SIZES] [-r REPS] [-g]
+ *   hmm-bench walks [-s SIZE]  [-c SCENARIOS] [-p]
+ *
+ * SIZES are MiB, comma separated; REPS is one count or one per size.
+ * -g times the kernel functions of the setup phase with the function_graph
+ * tracer (depth 1: hmm_range_fault, migrate_vma_setup, migrate_vma_pages,
+ * migrate_vma_finalize) during the whole-migration runs.  "walks" counts
+ * calls of the page-table walk entry points (and of handle_mm_fault) with
+ * kprobe events; -p: the plain sequence only (base kernel).
+ *
+ * Output lines:
+ *   T <scenario> <MiB> <seq> <phase> <rep> <ms> <ret> <cpages> [<func>=<us>...]
+ *   W <scenario> <MiB> <seq> <phase> <probe>=<hits>...
+ *   I <key> <value>
+ * seq: two, one, plain; phase: setup (SETUP_ONLY: collect, then put
+ * everything back) or whole (fault + migrate + read back through the device).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* lib/test_hmm_uapi.h of the series (the base has 0x02 and 0x08 only). */
+struct hmm_dmirror_cmd {
+	uint64_t addr, ptr, npages, cpages, faults;
+};
+#define HMM_DMIRROR_MIGRATE_TO_DEV	_IOWR('H', 0x02, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_FLAGS		_IOWR('H', 0x08, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_MIGRATE_ON_FAULT	_IOWR('H', 0x0a, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_MIGRATE_FAULT_TWO_WALKS _IOWR('H', 0x0b, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_FLAG_NO_COMPOUND	(1ULL << 1)
+#define HMM_DMIRROR_FLAG_READ_FAULT	(1ULL << 2)
+#define HMM_DMIRROR_FLAG_SETUP_ONLY	(1ULL << 3)
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+#define MiB (1024UL * 1024)
+#define PMD (2 * MiB)
+#define TRACEFS "/sys/kernel/tracing"
+
+static long pagesz;
+static int dev_fd = -1;
+static char *readback;		/* HMM ioctls copy the device's view here */
+static size_t readback_len;
+
+enum scn { PRESENT, UNTOUCHED, ZEROPAGE, ROFILE, COW, THP, THP_SPLIT, SWAP, NSCN };
+static const char *const scn_name[NSCN] = {
+	"present", "untouched", "zeropage", "rofile", "cow", "thp", "thp-split", "swap",
+};
+enum seq { TWO, ONE, PLAIN };
+static const char *const seq_name[] = { "two", "one", "plain" };
+
+static void die(const char *what)
+{
+	fprintf(stderr, "hmm-bench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ---- tracefs ---------------------------------------------------------- */
+
+static int tfs_write(const char *file, const char *val, int append)
+{
+	char path[256];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), TRACEFS "/%s", file);
+	fd = open(path, O_WRONLY | (append ? O_APPEND : O_TRUNC));
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static char *tfs_read(const char *file)
+{
+	char path[256], *buf = NULL;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), TRACEFS "/%s", file);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		if (cap - len < 65536) {
+			cap = cap ? 2 * cap : 1 << 20;
+			buf = realloc(buf, cap + 1);
+			if (!buf)
+				die("realloc");
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	buf[len] = 0;
+	return buf;
+}
+
+/* ---- the function_graph tracer for the setup phase ------------------- */
+
+static const char *const graph_funcs[] = {
+	"hmm_range_fault", "migrate_vma_setup", "migrate_vma_pages",
+	"migrate_vma_finalize",
+};
+#define NGRAPH (sizeof(graph_funcs) / sizeof(graph_funcs[0]))
+static int graph_on;
+
+static int graph_setup(void)
+{
+	char filter[256] = "";
+	size_t i;
+
+	tfs_write("tracing_on", "0", 0);
+	tfs_write("current_tracer", "nop", 0);
+	for (i = 0; i < NGRAPH; i++) {
+		strcat(filter, graph_funcs[i]);
+		strcat(filter, "\n");
+	}
+	if (tfs_write("set_ftrace_filter", filter, 0) ||
+	    tfs_write("max_graph_depth", "1", 0) ||
+	    tfs_write("options/funcgraph-tail", "1", 0) ||
+	    tfs_write("buffer_size_kb", "4096", 0) ||
+	    tfs_write("current_tracer", "function_graph", 0)) {
+		fprintf(stderr, "hmm-bench: no function_graph tracer: setup not traced\n");
+		return -1;
+	}
+	graph_on = 1;
+	return 0;
+}
+
+static void graph_teardown(void)
+{
+	if (!graph_on)
+		return;
+	tfs_write("tracing_on", "0", 0);
+	tfs_write("current_tracer", "nop", 0);
+	tfs_write("set_ftrace_filter", "", 0);
+	tfs_write("max_graph_depth", "0", 0);
+	graph_on = 0;
+}
+
+static void graph_start(void)
+{
+	if (!graph_on)
+		return;
+	tfs_write("trace", "", 0);	/* clear */
+	tfs_write("tracing_on", "1", 0);
+}
+
+/* Sum the durations of the depth-0 calls per function into us[]. */
+static void graph_stop(double *us, int *calls)
+{
+	char *buf, *line, *save;
+	size_t i;
+
+	memset(us, 0, NGRAPH * sizeof(*us));
+	memset(calls, 0, NGRAPH * sizeof(*calls));
+	if (!graph_on)
+		return;
+	tfs_write("tracing_on", "0", 0);
+	buf = tfs_read("trace");
+	if (!buf)
+		return;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *u = strstr(line, " us ");
+		char *bar, *p;
+		double d;
+
+		if (!u || line[0] == '#')
+			continue;
+		/* the number ends right before " us " */
+		p = u;
+		while (p > line && (p[-1] == '.' || (p[-1] >= '0' && p[-1] <= '9')))
+			p--;
+		d = strtod(p, NULL);
+		bar = strchr(u, '|');
+		if (!bar)
+			continue;
+		for (i = 0; i < NGRAPH; i++) {
+			size_t n = strlen(graph_funcs[i]);
+			char *f = strstr(bar, graph_funcs[i]);
+
+			/* "func();", or "}" with the name in a comment */
+			if (f && (f[n] == '(' || f[n] == ' ')) {
+				us[i] += d;
+				calls[i]++;
+				break;
+			}
+		}
+	}
+	free(buf);
+}
+
+/* ---- kprobe events for the walk counts -------------------------------- */
+
+static const char *const probe_funcs[] = {
+	/* the walk entry points of mm/pagewalk.c */
+	"walk_page_range", "walk_page_range_mm_unsafe", "walk_page_range_vma",
+	"walk_page_range_vma_unsafe", "walk_page_vma", "walk_page_mapping",
+	"__walk_page_range",
+	/* what the sequences call, and the faults they take */
+	"hmm_range_fault", "migrate_vma_setup", "handle_mm_fault",
+};
+#define NPROBE (sizeof(probe_funcs) / sizeof(probe_funcs[0]))
+static int probe_ok[NPROBE];
+
+static void probes_setup(void)
+{
+	char buf[256];
+	size_t i;
+
+	tfs_write("tracing_on", "0", 0);
+	tfs_write("current_tracer", "nop", 0);
+	tfs_write("events/hb/enable", "0", 0);
+	tfs_write("kprobe_events", "", 0);
+	for (i = 0; i < NPROBE; i++) {
+		snprintf(buf, sizeof(buf), "p:hb/%s %s\n",
+			 probe_funcs[i][0] == '_' ? probe_funcs[i] + 2 : probe_funcs[i],
+			 probe_funcs[i]);
+		probe_ok[i] = tfs_write("kprobe_events", buf, 1) == 0;
+		if (!probe_ok[i])
+			printf("I noprobe %s\n", probe_funcs[i]);
+	}
+	if (tfs_write("events/hb/enable", "1", 0))
+		fprintf(stderr, "hmm-bench: cannot enable the kprobe events\n");
+}
+
+static void probes_teardown(void)
+{
+	tfs_write("events/hb/enable", "0", 0);
+	tfs_write("kprobe_events", "", 0);
+}
+
+/* kprobe_profile: "<event> <hits> <misses>" per line */
+static void probes_read(unsigned long *hits)
+{
+	char *buf = tfs_read("kprobe_profile"), *line, *save;
+	size_t i;
+
+	memset(hits, 0, NPROBE * sizeof(*hits));
+	if (!buf)
+		return;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char name[128];
+		unsigned long h;
+
+		if (sscanf(line, "%127s %lu", name, &h) != 2)
+			continue;
+		for (i = 0; i < NPROBE; i++) {
+			const char *ev = probe_funcs[i][0] == '_' ?
+					 probe_funcs[i] + 2 : probe_funcs[i];
+			const char *n = strrchr(name, '/');
+
+			n = n ? n + 1 : name;
+			if (probe_ok[i] && !strcmp(n, ev))
+				hits[i] = h;
+		}
+	}
+	free(buf);
+}
+
+/* ---- memory per scenario ---------------------------------------------- */
+
+struct region {
+	char *p;
+	size_t len;
+	pid_t child;
+};
+
+static int file_fd = -1;
+static size_t file_len;
+
+/* A tmpfs file with data in every page, for the read-only scenario. */
+static void rofile_create(size_t len)
+{
+	char *buf = malloc(MiB);
+	size_t off;
+
+	if (file_fd >= 0 && file_len == len)
+		return;
+	if (file_fd >= 0)
+		close(file_fd);
+	unlink("/tmp/hmm-bench.file");
+	file_fd = open("/tmp/hmm-bench.file", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (file_fd < 0 || !buf)
+		die("/tmp/hmm-bench.file");
+	memset(buf, 0x5a, MiB);
+	for (off = 0; off < len; off += MiB)
+		if (pwrite(file_fd, buf, MiB, off) != (ssize_t)MiB)
+			die("pwrite");
+	free(buf);
+	file_len = len;
+}
+
+static void rofile_drop(void)
+{
+	if (file_fd >= 0)
+		close(file_fd);
+	file_fd = -1;
+	unlink("/tmp/hmm-bench.file");
+}
+
+static unsigned long swap_kb(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	unsigned long kb = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Swap: %lu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static unsigned long anon_huge_kb(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	unsigned long kb = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %lu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static int checked_thp, checked_swap;
+
+static void prepare(enum scn s, size_t len, struct region *r)
+{
+	char *map, *p;
+	size_t i;
+
+	map = mmap(NULL, len + PMD, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED)
+		die("mmap");
+	p = (char *)(((uintptr_t)map + PMD - 1) & ~(PMD - 1));
+	if (p > map)
+		munmap(map, p - map);
+	munmap(p + len, map + PMD - p);
+	if (s == ROFILE) {
+		if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+			 file_fd, 0) == MAP_FAILED)
+			die("mmap file");
+	}
+	r->p = p;
+	r->len = len;
+	r->child = 0;
+	madvise(p, len, (s == THP || s == THP_SPLIT) ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+
+	switch (s) {
+	case UNTOUCHED:
+		break;
+	case ZEROPAGE:
+	case ROFILE: {
+		volatile char sum = 0;
+
+		for (i = 0; i < len; i += pagesz)
+			sum += p[i];
+		break;
+	}
+	case PRESENT:
+	case COW:
+	case THP:
+	case THP_SPLIT:
+	case SWAP:
+		for (i = 0; i < len; i += pagesz)
+			*(unsigned long *)(p + i) = i | 1;
+		break;
+	default:
+		break;
+	}
+	if ((s == THP || s == THP_SPLIT) && !checked_thp) {
+		printf("I thp_backed_kb %lu of %zu\n", anon_huge_kb(), len / 1024);
+		checked_thp = 1;
+	}
+	if (s == SWAP) {
+		unsigned long before = swap_kb();
+
+		if (madvise(p, len, MADV_PAGEOUT))
+			die("MADV_PAGEOUT");
+		if (!checked_swap) {
+			printf("I swapped_kb %lu of %zu\n", swap_kb() - before, len / 1024);
+			checked_swap = 1;
+		}
+	}
+	if (s == COW) {
+		fflush(stdout);
+		r->child = fork();
+		if (r->child < 0)
+			die("fork");
+		if (r->child == 0) {
+			for (;;)
+				pause();
+		}
+	}
+}
+
+static void release(struct region *r)
+{
+	if (r->child > 0) {
+		kill(r->child, SIGKILL);
+		waitpid(r->child, NULL, 0);
+	}
+	munmap(r->p, r->len);
+}
+
+/* ---- the measured operations ----------------------------------------- */
+
+static int set_flags(uint64_t flags)
+{
+	struct hmm_dmirror_cmd cmd = { .npages = flags };
+
+	return ioctl(dev_fd, HMM_DMIRROR_FLAGS, &cmd) ? -errno : 0;
+}
+
+static int do_cmd(unsigned long req, struct region *r, uint64_t *cpages)
+{
+	struct hmm_dmirror_cmd cmd = {
+		.addr = (uintptr_t)r->p,
+		.ptr = (uintptr_t)readback,
+		.npages = r->len / pagesz,
+	};
+	int ret;
+
+	do
+		ret = ioctl(dev_fd, req, &cmd) ? -errno : 0;
+	while (ret == -EINTR);
+	*cpages = cmd.cpages;
+	return ret;
+}
+
+static const unsigned long seq_req[] = {
+	HMM_DMIRROR_MIGRATE_FAULT_TWO_WALKS,
+	HMM_DMIRROR_MIGRATE_ON_FAULT,
+	HMM_DMIRROR_MIGRATE_TO_DEV,
+};
+
+static void measure(enum scn s, size_t len, enum seq q, int setup, int rep,
+		    int trace)
+{
+	struct region r;
+	uint64_t flags = 0, cpages = 0;
+	double t0, t1, us[NGRAPH];
+	int calls[NGRAPH], ret;
+	size_t i;
+
+	prepare(s, len, &r);
+	if (setup)
+		flags |= HMM_DMIRROR_FLAG_SETUP_ONLY;
+	if (s == THP_SPLIT)
+		flags |= HMM_DMIRROR_FLAG_NO_COMPOUND;
+	if (q != PLAIN && set_flags(flags))
+		die("HMM_DMIRROR_FLAGS");
+	if (q == PLAIN)
+		set_flags(0);	/* the series' kernel; 7.3 refuses it */
+	if (trace)
+		graph_start();
+	t0 = now_ms();
+	ret = do_cmd(seq_req[q], &r, &cpages);
+	t1 = now_ms();
+	if (trace)
+		graph_stop(us, calls);
+	release(&r);
+	printf("T %s %zu %s %s %d %.3f %d %llu", scn_name[s], len / MiB,
+	       seq_name[q], setup ? "setup" : "whole", rep, t1 - t0, ret,
+	       (unsigned long long)cpages);
+	if (trace && graph_on)
+		for (i = 0; i < NGRAPH; i++)
+			printf(" %s=%.1f/%d", graph_funcs[i], us[i], calls[i]);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+static int parse_list(const char *s, long *out, int max)
+{
+	int n = 0;
+
+	while (s && *s && n < max) {
+		out[n++] = strtol(s, (char **)&s, 10);
+		if (*s == ',')
+			s++;
+	}
+	return n;
+}
+
+static int parse_scn(const char *s, int *on)
+{
+	char buf[256], *t, *save;
+	int i, any;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		any = 0;
+		for (i = 0; i < NSCN; i++)
+			if (!strcmp(t, scn_name[i]))
+				on[i] = any = 1;
+		if (!any) {
+			fprintf(stderr, "hmm-bench: unknown scenario %s\n", t);
+			exit(2);
+		}
+	}
+	return 0;
+}
+
+static int have_swap(void)
+{
+	FILE *f = fopen("/proc/swaps", "r");
+	char line[256];
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	return n > 1;
+}
+
+static void cat(const char *key, const char *path)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f))
+		printf("I %s %s", key, line);
+	fclose(f);
+}
+
+static void info(void)
+{
+	cat("kernel", "/proc/sys/kernel/osrelease");
+	cat("cmdline", "/proc/cmdline");
+	cat("thp_enabled", "/sys/kernel/mm/transparent_hugepage/enabled");
+	cat("thp_defrag", "/sys/kernel/mm/transparent_hugepage/defrag");
+	cat("clocksource", "/sys/devices/system/clocksource/clocksource0/current_clocksource");
+	cat("memtotal", "/proc/meminfo");
+	printf("I swap %s\n", have_swap() ? "yes" : "no");
+	printf("I ncpu %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+int main(int argc, char **argv)
+{
+	long sizes[16] = { 2, 8, 64, 256, 512 }, reps[16] = { 5 };
+	int nsizes = 5, nreps = 1, on[NSCN] = { 0 }, graph = 0, plain_only = 0;
+	const char *mode;
+	int opt, i, si;
+	size_t maxlen;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	pagesz = sysconf(_SC_PAGESIZE);
+	if (argc < 2) {
+		fprintf(stderr, "usage: hmm-bench info|seq|plain|walks [options]\n");
+		return 2;
+	}
+	mode = argv[1];
+	optind = 2;
+	while ((opt = getopt(argc, argv, "s:r:c:gp")) != -1) {
+		switch (opt) {
+		case 's': nsizes = parse_list(optarg, sizes, 16); break;
+		case 'r': nreps = parse_list(optarg, reps, 16); break;
+		case 'c': parse_scn(optarg, on); break;
+		case 'g': graph = 1; break;
+		case 'p': plain_only = 1; break;
+		default: return 2;
+		}
+	}
+	for (i = 0; i < NSCN; i++)
+		if (on[i])
+			break;
+	if (i == NSCN)
+		for (i = 0; i < NSCN; i++)
+			on[i] = 1;
+	if (!strcmp(mode, "info")) {
+		info();
+		return 0;
+	}
+
+	dev_fd = open("/dev/hmm_dmirror0", O_RDWR);
+	if (dev_fd < 0)
+		die("/dev/hmm_dmirror0");
+	maxlen = 0;
+	for (si = 0; si < nsizes; si++)
+		if ((size_t)sizes[si] * MiB > maxlen)
+			maxlen = sizes[si] * MiB;
+	readback_len = maxlen;
+	readback = mmap(NULL, maxlen, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (readback == MAP_FAILED)
+		die("mmap readback");
+	madvise(readback, maxlen, MADV_DONTFORK);
+	if (!have_swap())
+		on[SWAP] = 0;
+	if (graph)
+		graph_setup();
+
+	if (!strcmp(mode, "seq")) {
+		for (i = 0; i < NSCN; i++) {
+			if (!on[i])
+				continue;
+			for (si = 0; si < nsizes; si++) {
+				size_t len = sizes[si] * MiB;
+				int n = reps[si < nreps ? si : nreps - 1], rep;
+
+				if (i == ROFILE)
+					rofile_create(len);
+				checked_thp = checked_swap = 0;
+				for (rep = 0; rep < n; rep++) {
+					/* interleaved, alternating the order */
+					enum seq a = rep & 1 ? ONE : TWO;
+					enum seq b = rep & 1 ? TWO : ONE;
+
+					measure(i, len, a, 1, rep, 0);
+					measure(i, len, b, 1, rep, 0);
+					measure(i, len, a, 0, rep, graph);
+					measure(i, len, b, 0, rep, graph);
+				}
+				if (i == ROFILE)
+					rofile_drop();
+			}
+		}
+	} else if (!strcmp(mode, "plain")) {
+		for (si = 0; si < nsizes; si++) {
+			int n = reps[si < nreps ? si : nreps - 1], rep;
+
+			for (rep = 0; rep < n; rep++)
+				measure(PRESENT, sizes[si] * MiB, PLAIN, 0, rep, graph);
+		}
+	} else if (!strcmp(mode, "walks")) {
+		unsigned long h0[NPROBE], h1[NPROBE];
+		size_t len = sizes[0] * MiB, k;
+
+		graph_teardown();
+		probes_setup();
+		for (i = 0; i < NSCN; i++) {
+			int nq = plain_only ? 1 : 3, qi, ph;
+
+			if (!on[i] || (plain_only && i != PRESENT))
+				continue;
+			if (i == ROFILE)
+				rofile_create(len);
+			for (qi = 0; qi < nq; qi++) {
+				enum seq q = plain_only ? PLAIN : (enum seq)qi;
+
+				if (q == PLAIN && i != PRESENT && i != THP)
+					continue;
+				for (ph = 1; ph >= 0; ph--) {
+					struct region r;
+					uint64_t cpages;
+					uint64_t flags = (ph ? HMM_DMIRROR_FLAG_SETUP_ONLY : 0) |
+						(i == THP_SPLIT ? HMM_DMIRROR_FLAG_NO_COMPOUND : 0);
+					int ret;
+
+					if (q == PLAIN && ph)
+						continue;	/* no SETUP_ONLY on 7.3 */
+					prepare(i, len, &r);
+					if (q != PLAIN && set_flags(flags))
+						die("HMM_DMIRROR_FLAGS");
+					if (q == PLAIN)
+						set_flags(0);
+					probes_read(h0);
+					ret = do_cmd(seq_req[q], &r, &cpages);
+					probes_read(h1);
+					release(&r);
+					printf("W %s %zu %s %s ret=%d", scn_name[i],
+					       len / MiB, seq_name[q],
+					       ph ? "setup" : "whole", ret);
+					for (k = 0; k < NPROBE; k++)
+						if (probe_ok[k])
+							printf(" %s=%lu", probe_funcs[k],
+							       h1[k] - h0[k]);
+					printf("\n");
+				}
+			}
+			if (i == ROFILE)
+				rofile_drop();
+		}
+		probes_teardown();
+	} else {
+		fprintf(stderr, "hmm-bench: unknown mode %s\n", mode);
+		return 2;
+	}
+	graph_teardown();
+	if (!plain_only && strcmp(mode, "plain"))
+		set_flags(0);
+	return 0;
+}
