@@ -72,6 +72,8 @@ def parse_tap(lines):
 def normalise(line):
     l = TS_RE.sub('', line)
     l = re.sub(r'CPU: \d+ (UID: \d+ )?PID: \d+', 'CPU: N PID: N', l)
+    l = re.sub(r'CPU#\d+: (\S+)/\d+', r'CPU#N: \1', l)
+    l = re.sub(r'\[#\d+\]', '[#N]', l)
     l = re.sub(r'0x[0-9a-fA-F]+', '0x?', l)
     l = re.sub(r'\b[0-9a-f]{8,16}\b', '?', l)
     l = re.sub(r'(\.[ch]):\d+', r'\1', l)
@@ -97,6 +99,8 @@ def splats(lines):
                 rip = m.group(1)
                 break
         sig = normalise(line)
+        # compiler clones (foo.constprop.0, foo.isra.0, foo.part.0, foo.cold)
+        rip = re.sub(r'(\.(constprop|isra|part|cold|llvm)(\.\d+)?)+$', '', rip)
         if rip:
             sig += ' @ ' + rip
         out.append((sig, TS_RE.sub('', line)))
