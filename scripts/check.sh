@@ -180,8 +180,10 @@ vm_step() {
 	"$TOP/scripts/vm.sh" "$CO/arch/x86/boot/bzImage" "$LOGS/vm-$label" "$bin" || rc=$?
 	[ $rc = 0 ] || { echo "result: VM run failed"; exit 1; }
 	echo "kernel log: $LOGS/vm-$label/console.log; test output: $LOGS/vm-$label/tests.tap"
-	python3 "$TOP/scripts/hmmtap.py" compare "$LOGS/vm-$label" "$TOP/expect/hmm-tests.base" | tee "$LOGS/vm-$label/compare"
-	local r=${PIPESTATUS[0]}
+	local r=0
+	python3 "$TOP/scripts/hmmtap.py" compare "$LOGS/vm-$label" "$TOP/expect/hmm-tests.base" \
+		> "$LOGS/vm-$label/compare" || r=$?
+	cat "$LOGS/vm-$label/compare"
 	echo "result: $(head -1 "$LOGS/vm-$label/compare")$([ ${#patches[@]} -eq 0 ] && echo ' [base kernel: no series]')"
 	return "$r"
 }
@@ -190,7 +192,11 @@ s_regress()   { vm_step base-tests "$BUILD/check-base-tests/hmm-tests"; }
 
 echo "make check: ${#patches[@]} patches in patches/, base $(git -C "$KERNEL" log -1 --format='%h %s' "$base")"
 t=$(date +%s)
-if ! prepare > "$LOGS/0-prepare.log" 2>&1; then
+set +e
+( set -e; prepare ) > "$LOGS/0-prepare.log" 2>&1
+rc=$?
+set -e
+if [ $rc != 0 ]; then
 	echo "preparation failed (log: $LOGS/0-prepare.log)"; tail -20 "$LOGS/0-prepare.log"
 	echo "0 passed, 1 failed"; exit 1
 fi
