@@ -88,5 +88,14 @@ clean:
 	rm -rf .work/build .work/check-logs .work/*-run
 
 help:
-	@sed -n 's/^# \{0,1\}//p' README.md | sed -n '/^Targets/,/^$$/p' 2>/dev/null || true
-	@grep -E '^[a-z-]+:' Makefile | cut -d: -f1 | tr '\n' ' '; echo
+	@echo 'make                 base tree, series branch, VM kernel and hmm-tests (the main job)'
+	@echo 'make check           every test step (README.md); logs in .work/check-logs'
+	@echo 'make base|tree       the base tree / the series branch from patches/ (FORCE=1 to recreate)'
+	@echo 'make export|verify   branch -> patches/ and copies / fresh base + patches/ == copies'
+	@echo 'make kunit [SUITE=]  KUnit in UML;  make kunit-x86 [SUITE=]  on x86_64 under QEMU/TCG'
+	@echo 'make selftest [TEST=name]   hmm-tests in the VM;  make debug [TEST=]  on a KASAN/lockdep kernel'
+	@echo 'make build-patch N=n one patch built alone with W=1 and sparse'
+	@echo 'make expect          regenerate expect/ from a base-kernel run'
+	@echo 'make bench | send    benchmarks / b4 mail preparation'
+	@echo 'make deps            install the tools (root or sudo)'
+	@echo 'KERNEL=/path/to/linux  use your own kernel checkout'
