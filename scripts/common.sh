@@ -219,10 +219,15 @@ def generated_from(i):
         if not m:
             break
         n = int(m.group(1))
-        subj = body[i + 1:i + 1 + n]
-        if len(subj) != n or not all(l.startswith('  ') for l in subj):
+        # n subjects ("  subject"), long ones wrapped ("    rest")
+        i += 1
+        seen = 0
+        while i < len(body) and body[i].startswith('  '):
+            if not body[i].startswith('   '):
+                seen += 1
+            i += 1
+        if seen != n:
             return False
-        i += 1 + n
         if i < len(body) and body[i] != '':
             return False
         i += 1
