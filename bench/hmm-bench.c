@@ -145,17 +145,15 @@ static int graph_on;
 
 static int graph_setup(void)
 {
-	char filter[256] = "";
 	size_t i;
+	int ret = 0;
 
 	tfs_write("tracing_on", "0", 0);
 	tfs_write("current_tracer", "nop", 0);
-	for (i = 0; i < NGRAPH; i++) {
-		strcat(filter, graph_funcs[i]);
-		strcat(filter, "\n");
-	}
-	if (tfs_write("set_ftrace_filter", filter, 0) ||
-	    tfs_write("max_graph_depth", "1", 0) ||
+	/* one function per write: the filter takes the first name of each */
+	for (i = 0; i < NGRAPH; i++)
+		ret |= tfs_write("set_ftrace_filter", graph_funcs[i], i > 0);
+	if (ret || tfs_write("max_graph_depth", "1", 0) ||
 	    tfs_write("options/funcgraph-tail", "1", 0) ||
 	    tfs_write("buffer_size_kb", "4096", 0) ||
 	    tfs_write("current_tracer", "function_graph", 0)) {
@@ -199,6 +197,19 @@ static void graph_stop(double *us, int *calls)
 	buf = tfs_read("trace");
 	if (!buf)
 		return;
+	if (getenv("HMM_BENCH_DEBUG")) {
+		char *x = tfs_read("set_ftrace_filter");
+
+		printf("filter: %s\n", x);
+		free(x);
+		x = tfs_read("max_graph_depth");
+		printf("depth: %s\n", x);
+		free(x);
+		x = tfs_read("current_tracer");
+		printf("tracer: %s\n", x);
+		free(x);
+		fputs(buf, stdout);
+	}
 	for (line = strtok_r(buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *u = strstr(line, " us ");
@@ -253,8 +264,7 @@ static void probes_setup(void)
 	tfs_write("events/hb/enable", "0", 0);
 	tfs_write("kprobe_events", "", 0);
 	for (i = 0; i < NPROBE; i++) {
-		snprintf(buf, sizeof(buf), "p:hb/%s %s\n",
-			 probe_funcs[i][0] == '_' ? probe_funcs[i] + 2 : probe_funcs[i],
+		snprintf(buf, sizeof(buf), "p:hb/%s %s\n", probe_funcs[i],
 			 probe_funcs[i]);
 		probe_ok[i] = tfs_write("kprobe_events", buf, 1) == 0;
 		if (!probe_ok[i])
@@ -287,12 +297,10 @@ static void probes_read(unsigned long *hits)
 		if (sscanf(line, "%127s %lu", name, &h) != 2)
 			continue;
 		for (i = 0; i < NPROBE; i++) {
-			const char *ev = probe_funcs[i][0] == '_' ?
-					 probe_funcs[i] + 2 : probe_funcs[i];
 			const char *n = strrchr(name, '/');
 
 			n = n ? n + 1 : name;
-			if (probe_ok[i] && !strcmp(n, ev))
+			if (probe_ok[i] && !strcmp(n, probe_funcs[i]))
 				hits[i] = h;
 		}
 	}
@@ -644,6 +652,23 @@ int main(int argc, char **argv)
 		on[SWAP] = 0;
 	if (graph)
 		graph_setup();
+	/*
+	 * Warm up: the driver adds device memory in 256 MiB chunks on first
+	 * use and keeps it; do that before timing anything.
+	 */
+	if (strcmp(mode, "walks")) {
+		struct region r;
+		uint64_t cpages;
+		double t0 = now_ms();
+		int ret;
+
+		set_flags(0);
+		prepare(PRESENT, maxlen, &r);
+		ret = do_cmd(HMM_DMIRROR_MIGRATE_TO_DEV, &r, &cpages);
+		release(&r);
+		printf("I warmup %zu MiB plain ret=%d %.1f ms\n", maxlen / MiB, ret,
+		       now_ms() - t0);
+	}
 
 	if (!strcmp(mode, "seq")) {
 		for (i = 0; i < NSCN; i++) {

@@ -116,8 +116,13 @@ EOT
 		echo "date $(date -u +%Y-%m-%dT%H:%MZ)"
 	} > "$d/meta"
 done
+# The command as given: make bench and the BENCH_ settings, paths relative.
+cmd="make bench"
+for v in $(compgen -e | grep '^BENCH_' | sort); do
+	cmd+=" $v=${!v#"$TOP"/}"
+done
 {
-	echo "command make bench${BENCH_ONLY:+ BENCH_ONLY=$BENCH_ONLY}"
+	echo "command $cmd"
 	echo "build_seconds $(( T_BUILT - T_START ))"
 	echo "vm_seconds $(( $(date +%s) - T_BUILT ))"
 	echo "total_seconds $(( $(date +%s) - T_START ))"
