@@ -830,25 +830,23 @@ err_devmem:
  * a coherent device has only one chunk, so without this it can run out of
  * small pages with most of its memory free.  Called with mdevice->lock held.
  */
-static struct page *dmirror_devmem_break_folio(struct dmirror_device *mdevice)
+static void dmirror_devmem_break_folio(struct dmirror_device *mdevice)
 {
 	struct folio *folio = mdevice->free_folios;
-	struct page *head;
 	unsigned long i;
 
 	if (!folio)
-		return NULL;
-	head = folio_page(folio, 0);
-	mdevice->free_folios = head->zone_device_data;
-	for (i = 1; i < HPAGE_PMD_NR; i++) {
+		return;
+	mdevice->free_folios = folio_page(folio, 0)->zone_device_data;
+	for (i = 0; i < HPAGE_PMD_NR; i++) {
 		struct page *page = folio_page(folio, i);
 
 		/* Make it a page of its own: this also clears compound_head. */
-		((struct folio *)page)->pgmap = folio->pgmap;
+		if (i)
+			((struct folio *)page)->pgmap = folio->pgmap;
 		page->zone_device_data = mdevice->free_pages;
 		mdevice->free_pages = page;
 	}
-	return head;
 }
 
 static struct page *dmirror_devmem_alloc_page(struct dmirror *dmirror,
@@ -872,6 +870,9 @@ static struct page *dmirror_devmem_alloc_page(struct dmirror *dmirror,
 	}
 	spin_lock(&mdevice->lock);
 
+	if (!is_large && !mdevice->free_pages &&
+	    !dmirror_is_private_zone(mdevice))
+		dmirror_devmem_break_folio(mdevice);
 	if (is_large && mdevice->free_folios) {
 		dpage = folio_page(mdevice->free_folios, 0);
 		mdevice->free_folios = dpage->zone_device_data;
@@ -880,10 +881,6 @@ static struct page *dmirror_devmem_alloc_page(struct dmirror *dmirror,
 	} else if (!is_large && mdevice->free_pages) {
 		dpage = mdevice->free_pages;
 		mdevice->free_pages = dpage->zone_device_data;
-		mdevice->calloc++;
-		spin_unlock(&mdevice->lock);
-	} else if (!is_large && !dmirror_is_private_zone(mdevice) &&
-		   (dpage = dmirror_devmem_break_folio(mdevice))) {
 		mdevice->calloc++;
 		spin_unlock(&mdevice->lock);
 	} else {
@@ -1598,17 +1595,15 @@ static int dmirror_migrate_on_fault_chunk(struct dmirror *dmirror,
 		if (!(flags & HMM_DMIRROR_FLAG_NO_COMPOUND))
 			args->flags |= MIGRATE_VMA_SELECT_COMPOUND;
 
+		/* Also what the mirror is checked against after migrating. */
+		range.notifier_seq = mmu_interval_read_begin(range.notifier);
 		switch (walk) {
 		case DMIRROR_ONE_WALK:
 			range.default_flags |= HMM_PFN_REQ_MIGRATE;
 			range.migrate = args;
-			range.notifier_seq =
-				mmu_interval_read_begin(range.notifier);
 			ret = hmm_range_fault(&range);
 			break;
 		case DMIRROR_TWO_WALKS:
-			range.notifier_seq =
-				mmu_interval_read_begin(range.notifier);
 			ret = hmm_range_fault(&range);
 			if (!ret)
 				ret = migrate_vma_setup(args);
@@ -1637,10 +1632,16 @@ static int dmirror_migrate_on_fault_chunk(struct dmirror *dmirror,
 	if (!(flags & HMM_DMIRROR_FLAG_SETUP_ONLY)) {
 		dmirror_migrate_alloc_and_copy(args, dmirror);
 		migrate_vma_pages(args);
-		dmirror_migrate_finalize_and_map(args, dmirror);
+		ret = dmirror_migrate_finalize_and_map(args, dmirror,
+						       range.notifier_seq);
 	}
 	migrate_vma_finalize(args);
-	return 0;
+	/* Raced with an invalidation: mirror what is on the device now. */
+	if (ret == -EAGAIN) {
+		dmirror_map_device_range(dmirror, addr, end, bufs);
+		ret = 0;
+	}
+	return ret;
 }
 
 static int dmirror_migrate_on_fault(struct dmirror *dmirror,
