@@ -57,15 +57,18 @@ void migrate_vma_collect_hole(struct migrate_vma *migrate,
 	    (migrate->flags & MIGRATE_VMA_SELECT_COMPOUND) &&
 	    IS_ALIGNED(start, HPAGE_PMD_SIZE) &&
 	    IS_ALIGNED(end, HPAGE_PMD_SIZE)) {
-		*migrate_vma_src(migrate, start) = MIGRATE_PFN_MIGRATE |
-						   MIGRATE_PFN_COMPOUND;
-		migrate->cpages++;
-
 		/*
-		 * Collect the remaining entries as holes, in case we
-		 * need to split later
+		 * One compound entry per PMD: without a PMD table the hole
+		 * can span several PMDs.  The remaining entries are
+		 * collected as holes, in case we need to split later.
 		 */
-		migrate_vma_collect_skip(migrate, start + PAGE_SIZE, end);
+		for (addr = start; addr < end; addr += HPAGE_PMD_SIZE) {
+			*migrate_vma_src(migrate, addr) = MIGRATE_PFN_MIGRATE |
+							  MIGRATE_PFN_COMPOUND;
+			migrate->cpages++;
+			migrate_vma_collect_skip(migrate, addr + PAGE_SIZE,
+						 addr + HPAGE_PMD_SIZE);
+		}
 		return;
 	}
 
