@@ -98,6 +98,15 @@ s_bisect() {
 	"$TOP/scripts/bisect.sh" "$CW" "$CO" "$tip"
 	echo "result: ${#patches[@]} patches build one by one, no new W=1/sparse diagnostic"
 }
+# The touched C files a build directory did not compile (their Kconfig
+# options are off there).
+not_compiled() {
+	local f miss=()
+	while read -r f; do
+		[ -f "$CW/$f" ] && [ ! -f "$1/${f%.c}.o" ] && miss+=("$f")
+	done < <(touched_files "$CW" "$base" "$tip" | grep '\.c$' | grep -v '^tools/')
+	[ ${#miss[@]} -eq 0 ] || echo "; not compiled in this configuration: ${miss[*]}"
+}
 s_variants() {
 	need_series
 	local v o frags k bad=0 t
@@ -112,7 +121,7 @@ s_variants() {
 		k=$(kconfig_missing "$o" "$TOP/configs/$v.config")
 		[ -z "$k" ] || { echo "$v: Kconfig kept $k"; bad=1; continue; }
 		if kmake -C "$CW" O="$o" vmlinux > "$LOGS/4-$v.build.log" 2>&1; then
-			echo "$v: vmlinux builds ($(( $(date +%s) - t ))s; hmm.o $( [ -f "$o/mm/hmm.o" ] && echo built || echo 'not built'), migrate_device.o $( [ -f "$o/mm/migrate_device.o" ] && echo built || echo 'not built'))"
+			echo "$v: vmlinux builds ($(( $(date +%s) - t ))s)$(not_compiled "$o")"
 		else
 			echo "$v: build failed ($LOGS/4-$v.build.log)"; grep -E 'error' "$LOGS/4-$v.build.log" | head -10; bad=1
 		fi
@@ -127,7 +136,7 @@ s_variants() {
 			"$TOP/scripts/kunit.sh" um-build "$CW" "$BUILD/check-um" commit > "$LOGS/4-um.build.log" 2>&1 || rc=$?
 	fi
 	if [ $rc = 0 ]; then
-		echo "um: builds ($(( $(date +%s) - t ))s; hmm.o $( [ -f "$BUILD/check-um/mm/hmm.o" ] && echo built || echo 'not built'))"
+		echo "um: builds ($(( $(date +%s) - t ))s)$(not_compiled "$BUILD/check-um")"
 	else
 		echo "um: build failed ($LOGS/4-um.build.log)"; tail -15 "$LOGS/4-um.build.log"; bad=1
 	fi
