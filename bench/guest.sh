@@ -1,7 +1,8 @@
 #!/bin/sh
 # make bench, inside the VM (run by scripts/benchvm.sh from /t): the
 # workload of one kernel.  ./params (written by scripts/bench.sh) sets KIND
-# (base or patched), SIZES/REPS (the sequences), PLAIN_SIZES/PLAIN_REPS
+# (base or patched), SIZES/REPS (the sequences), CAPS (the largest size of
+# some scenarios: scenario=MiB,...), PLAIN_SIZES/PLAIN_REPS
 # (plain migrate_vma_setup() migration), WALK_SIZE and HMM_RUNS.
 . ./params
 phase() { echo "I phase $1 $(cut -d' ' -f1 /proc/uptime)"; }
@@ -14,7 +15,7 @@ if [ "$KIND" = patched ]; then
 	phase walks
 	# Two walks versus one, every scenario and size, interleaved;
 	# -g: the whole-migration runs also time the setup functions.
-	./hmm-bench seq -s "$SIZES" -r "$REPS" -g
+	./hmm-bench seq -s "$SIZES" -r "$REPS" -m "$CAPS" -g
 	phase seq
 else
 	./hmm-bench walks -s "$WALK_SIZE" -p

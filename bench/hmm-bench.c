@@ -9,11 +9,12 @@
  * one raw line per measurement, scripts/benchreport.py does the statistics.
  *
  *   hmm-bench info
- *   hmm-bench seq   [-s SIZES] [-r REPS] [-c SCENARIOS] [-g]
+ *   hmm-bench seq   [-s SIZES] [-r REPS] [-c SCENARIOS] [-m SCN=MiB,...] [-g]
  *   hmm-bench plain [-s SIZES] [-r REPS] [-g]
  *   hmm-bench walks [-s SIZE]  [-c SCENARIOS] [-p]
  *
- * SIZES are MiB, comma separated; REPS is one count or one per size.
+ * SIZES are MiB, comma separated; REPS is one count or one per size; -m
+ * caps the size of some scenarios (e.g. cow=64).
  * -g times the kernel functions of the setup phase with the function_graph
  * tracer (depth 1: hmm_range_fault, migrate_vma_setup, migrate_vma_pages,
  * migrate_vma_finalize) during the whole-migration runs.  "walks" counts
@@ -602,6 +603,7 @@ int main(int argc, char **argv)
 {
 	long sizes[16] = { 2, 8, 64, 256, 512 }, reps[16] = { 5 };
 	int nsizes = 5, nreps = 1, on[NSCN] = { 0 }, graph = 0, plain_only = 0;
+	long maxsize[NSCN] = { 0 };
 	const char *mode;
 	int opt, i, si;
 	size_t maxlen;
@@ -614,8 +616,24 @@ int main(int argc, char **argv)
 	}
 	mode = argv[1];
 	optind = 2;
-	while ((opt = getopt(argc, argv, "s:r:c:gp")) != -1) {
+	while ((opt = getopt(argc, argv, "s:r:c:m:gp")) != -1) {
 		switch (opt) {
+		case 'm': {
+			/* scenario=MiB,...: the largest size for a scenario */
+			char buf[256], *t, *save, *eq;
+
+			snprintf(buf, sizeof(buf), "%s", optarg);
+			for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				eq = strchr(t, '=');
+				if (!eq)
+					continue;
+				*eq = 0;
+				for (i = 0; i < NSCN; i++)
+					if (!strcmp(t, scn_name[i]))
+						maxsize[i] = atol(eq + 1);
+			}
+			break;
+		}
 		case 's': nsizes = parse_list(optarg, sizes, 16); break;
 		case 'r': nreps = parse_list(optarg, reps, 16); break;
 		case 'c': parse_scn(optarg, on); break;
@@ -644,10 +662,13 @@ int main(int argc, char **argv)
 			maxlen = sizes[si] * MiB;
 	readback_len = maxlen;
 	readback = mmap(NULL, maxlen, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (readback == MAP_FAILED)
 		die("mmap readback");
+	/* 4 KiB pages, so that AnonHugePages counts the scenarios' THPs only */
+	madvise(readback, maxlen, MADV_NOHUGEPAGE);
 	madvise(readback, maxlen, MADV_DONTFORK);
+	memset(readback, 0, maxlen);
 	if (!have_swap())
 		on[SWAP] = 0;
 	if (graph)
@@ -678,6 +699,8 @@ int main(int argc, char **argv)
 				size_t len = sizes[si] * MiB;
 				int n = reps[si < nreps ? si : nreps - 1], rep;
 
+				if (maxsize[i] && sizes[si] > maxsize[i])
+					continue;
 				if (i == ROFILE)
 					rofile_create(len);
 				checked_thp = checked_swap = 0;
