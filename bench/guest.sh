@@ -1,28 +1,36 @@
 #!/bin/sh
-# make bench, inside the VM (run by scripts/benchvm.sh from /t): the
-# workload of one kernel.  ./params (written by scripts/bench.sh) sets KIND
-# (base or patched), SIZES/REPS (the sequences), CAPS (the largest size of
-# some scenarios: scenario=MiB,...), PLAIN_SIZES/PLAIN_REPS
-# (plain migrate_vma_setup() migration), WALK_SIZE and HMM_RUNS.
+# make bench, inside the VM (run by scripts/benchvm.sh from /t): one VM
+# run's workload.  ./params (written by scripts/bench.sh) sets KIND (base or
+# patched), MODE, and the sizes and repetitions:
+#   MODE=cmp  the workload both kernels run (base versus patched): walk
+#             counts and timing of plain HMM_DMIRROR_MIGRATE_TO_DEV on
+#             present pages (PLAIN_SIZES/PLAIN_REPS; the series' kernel
+#             also runs the one walk, interleaved), then HMM_RUNS runs of
+#             hmm-tests' benchmark_thp_migration from the kernel's tree;
+#   MODE=seq  (series only) two walks versus one: walk counts per scenario
+#             (WALK_SIZE), then every scenario and size (SIZES/REPS, CAPS:
+#             largest size per scenario, REPCAPS: most repetitions).
 . ./params
 phase() { echo "I phase $1 $(cut -d' ' -f1 /proc/uptime)"; }
 
 ./hmm-bench info
 phase start
-if [ "$KIND" = patched ]; then
+if [ "$MODE" = seq ]; then
 	# Page-table walks per sequence, one size, every scenario (kprobes).
 	./hmm-bench walks -s "$WALK_SIZE"
 	phase walks
 	# Two walks versus one, every scenario and size, interleaved;
 	# -g: the whole-migration runs also time the setup functions.
-	./hmm-bench seq -s "$SIZES" -r "$REPS" -m "$CAPS" -g
+	./hmm-bench seq -s "$SIZES" -r "$REPS" -m "$CAPS" -R "$REPCAPS" -g
 	phase seq
-else
-	./hmm-bench walks -s "$WALK_SIZE" -p
-	phase walks
+	exit 0
 fi
-# Base versus patched: plain HMM_DMIRROR_MIGRATE_TO_DEV on present pages.
-./hmm-bench plain -s "$PLAIN_SIZES" -r "$PLAIN_REPS" -g
+
+one=
+[ "$KIND" = patched ] && one=-o
+./hmm-bench walks -s "$WALK_SIZE" -p
+phase walks
+./hmm-bench plain -s "$PLAIN_SIZES" -r "$PLAIN_REPS" $one -g
 phase plain
 # hmm-tests' own benchmark, from this kernel's tree.
 i=1

@@ -9,12 +9,14 @@
  * one raw line per measurement, scripts/benchreport.py does the statistics.
  *
  *   hmm-bench info
- *   hmm-bench seq   [-s SIZES] [-r REPS] [-c SCENARIOS] [-m SCN=MiB,...] [-g]
- *   hmm-bench plain [-s SIZES] [-r REPS] [-g]
+ *   hmm-bench seq   [-s SIZES] [-r REPS] [-c SCENARIOS] [-m SCN=MiB,...]
+ *                   [-R SCN=N,...] [-g]
+ *   hmm-bench plain [-s SIZES] [-r REPS] [-o] [-g]
  *   hmm-bench walks [-s SIZE]  [-c SCENARIOS] [-p]
  *
  * SIZES are MiB, comma separated; REPS is one count or one per size; -m
- * caps the size of some scenarios (e.g. cow=64).
+ * caps the size of some scenarios (e.g. cow=64), -R their repetitions.
+ * plain -o also runs the one walk, interleaved with the plain migration.
  * -g times the kernel functions of the setup phase with the function_graph
  * tracer (depth 1: hmm_range_fault, migrate_vma_setup, migrate_vma_pages,
  * migrate_vma_finalize) during the whole-migration runs.  "walks" counts
@@ -603,7 +605,8 @@ int main(int argc, char **argv)
 {
 	long sizes[16] = { 2, 8, 64, 256, 512 }, reps[16] = { 5 };
 	int nsizes = 5, nreps = 1, on[NSCN] = { 0 }, graph = 0, plain_only = 0;
-	long maxsize[NSCN] = { 0 };
+	long maxsize[NSCN] = { 0 }, maxreps[NSCN] = { 0 };
+	int with_one = 0;
 	const char *mode;
 	int opt, i, si;
 	size_t maxlen;
@@ -616,9 +619,11 @@ int main(int argc, char **argv)
 	}
 	mode = argv[1];
 	optind = 2;
-	while ((opt = getopt(argc, argv, "s:r:c:m:gp")) != -1) {
+	while ((opt = getopt(argc, argv, "s:r:c:m:R:gpo")) != -1) {
 		switch (opt) {
-		case 'm': {
+		case 'o': with_one = 1; break;
+		case 'm':
+		case 'R': {
 			/* scenario=MiB,...: the largest size for a scenario */
 			char buf[256], *t, *save, *eq;
 
@@ -630,7 +635,7 @@ int main(int argc, char **argv)
 				*eq = 0;
 				for (i = 0; i < NSCN; i++)
 					if (!strcmp(t, scn_name[i]))
-						maxsize[i] = atol(eq + 1);
+						(opt == 'm' ? maxsize : maxreps)[i] = atol(eq + 1);
 			}
 			break;
 		}
@@ -701,6 +706,8 @@ int main(int argc, char **argv)
 
 				if (maxsize[i] && sizes[si] > maxsize[i])
 					continue;
+				if (maxreps[i] && n > maxreps[i])
+					n = maxreps[i];
 				if (i == ROFILE)
 					rofile_create(len);
 				checked_thp = checked_swap = 0;
@@ -722,8 +729,14 @@ int main(int argc, char **argv)
 		for (si = 0; si < nsizes; si++) {
 			int n = reps[si < nreps ? si : nreps - 1], rep;
 
-			for (rep = 0; rep < n; rep++)
+			for (rep = 0; rep < n; rep++) {
+				/* -o: the one walk too, interleaved (series only) */
+				if (with_one && (rep & 1))
+					measure(PRESENT, sizes[si] * MiB, ONE, 0, rep, graph);
 				measure(PRESENT, sizes[si] * MiB, PLAIN, 0, rep, graph);
+				if (with_one && !(rep & 1))
+					measure(PRESENT, sizes[si] * MiB, ONE, 0, rep, graph);
+			}
 		}
 	} else if (!strcmp(mode, "walks")) {
 		unsigned long h0[NPROBE], h1[NPROBE];

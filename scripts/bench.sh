@@ -5,21 +5,24 @@
 # configs/bench.config, which adds ftrace, the function_graph tracer and
 # kprobe events; no KUnit suites): the base ($BASE_BRANCH, in a worktree
 # $WORK/bench-base) and the series (the working tree $KERNEL, or
-# BENCH_TREE=).  Boots each in its own QEMU/TCG VM (scripts/benchvm.sh)
-# and runs bench/guest.sh there: bench/hmm-bench (two walks versus one,
-# walk counts, plain migrate_vma_setup() migration) and hmm-tests'
-# benchmark_thp_migration from the kernel's own tree.  Writes the raw
-# output to bench/raw/, then bench/results.md and bench/time-vs-size.png
-# (scripts/benchreport.py).
+# BENCH_TREE=).  Then QEMU/TCG VM runs (scripts/benchvm.sh), each running
+# bench/guest.sh: BENCH_CMP_ROUNDS rounds (default 2) of base then patched
+# with the same workload (walk counts and timing of plain
+# migrate_vma_setup() migration with bench/hmm-bench, hmm-tests'
+# benchmark_thp_migration from each kernel's own tree), then one patched
+# run of two walks versus one (every scenario and size).  Raw output goes
+# to bench/raw/<kind>/<run>/, the report to bench/results.md and
+# bench/time-vs-size.png (scripts/benchreport.py).
 #
 # Environment: BENCH_SIZES (MiB, default 2,8,64,256,512), BENCH_REPS (per
-# size, default 7,7,5,3,3), BENCH_CAPS (largest size of some scenarios,
-# default rofile=64,cow=64,swap=256: the one walk is slow there),
-# BENCH_PLAIN_SIZES (64,256,512), BENCH_PLAIN_REPS (5,5,3), BENCH_WALK_SIZE
-# (8), BENCH_HMM_RUNS (3),
-# BENCH_ONLY=base|patched (one VM only; the report uses the other's
-# committed raw output), BENCH_NO_BUILD=1 (use the built kernels as they
-# are), BENCH_REPORT_ONLY=1 (only regenerate the report from bench/raw).
+# size, default 5,5,5,5,3), BENCH_CAPS (largest size of some scenarios,
+# default rofile=8,cow=64,swap=64: the one walk is slow there),
+# BENCH_REPCAPS (most repetitions, default cow=3), BENCH_PLAIN_SIZES
+# (64,256,512), BENCH_PLAIN_REPS (5,5,3), BENCH_WALK_SIZE (8),
+# BENCH_HMM_RUNS (per VM run, 2), BENCH_CMP_ROUNDS (2),
+# BENCH_ONLY=base|patched (that kernel's runs only), BENCH_NO_BUILD=1 (use
+# the built kernels as they are), BENCH_REPORT_ONLY=1 (only regenerate the
+# report from bench/raw).
 . "$(dirname "$0")/common.sh"
 
 RAW=$TOP/bench/raw
@@ -69,40 +72,40 @@ T_BUILT=$(date +%s)
 gcc -static -O2 -Wall -Wextra -o "$BUILD/hmm-bench" "$TOP/bench/hmm-bench.c" ||
 	die "building bench/hmm-bench.c failed"
 
-for kind in "${kinds[@]}"; do
-	tree=$base_tree
+# One VM run: vmrun KIND MODE NAME.  Raw output to bench/raw/KIND/NAME/.
+vmrun() {
+	local kind=$1 mode=$2 name=$3 tree=$base_tree
 	[ "$kind" = patched ] && tree=$patched_tree
-	o=$BUILD/bench-$kind
-	r=$RUN/$kind
+	local o=$BUILD/bench-$kind r=$RUN/$kind-$name d=$RAW/$kind/$name
 	rm -rf "$r"; mkdir -p "$r"
 	# Private copies: the build directories may be rebuilt meanwhile.
 	cp "$o/arch/x86/boot/bzImage" "$r/bzImage"
 	cp "$o-tests/hmm-tests" "$BUILD/hmm-bench" "$r/"
 	cat > "$r/params" <<EOT
 KIND=$kind
+MODE=$mode
 SIZES=${BENCH_SIZES:-2,8,64,256,512}
-REPS=${BENCH_REPS:-7,7,5,3,3}
-CAPS=${BENCH_CAPS:-rofile=64,cow=64,swap=256}
+REPS=${BENCH_REPS:-5,5,5,5,3}
+CAPS=${BENCH_CAPS:-rofile=8,cow=64,swap=64}
+REPCAPS=${BENCH_REPCAPS:-cow=3}
 PLAIN_SIZES=${BENCH_PLAIN_SIZES:-64,256,512}
 PLAIN_REPS=${BENCH_PLAIN_REPS:-5,5,3}
 WALK_SIZE=${BENCH_WALK_SIZE:-8}
-HMM_RUNS=${BENCH_HMM_RUNS:-3}
+HMM_RUNS=${BENCH_HMM_RUNS:-2}
 EOT
-	msg "$kind kernel: VM run ($(elapsed))"
+	msg "$kind kernel, $name: VM run ($(elapsed))"
+	local load0 load1
 	load0=$(cut -d' ' -f1-3 /proc/loadavg)
 	VM_TIMEOUT=${VM_TIMEOUT:-1800} "$TOP/scripts/benchvm.sh" "$r/bzImage" "$r/vm" \
 		"$TOP/bench/guest.sh" "$r/hmm-bench" "$r/hmm-tests" "$r/params"
 	load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
-	d=$RAW/$kind
 	rm -rf "$d"; mkdir -p "$d"
-	cp "$r/vm/output.txt" "$d/output.txt"
-	cp "$r/vm/console.log" "$d/console.log"
-	cp "$r/params" "$d/params"
-	cp "$o/.config" "$d/kernel.config"
+	cp "$r/vm/output.txt" "$r/vm/console.log" "$r/params" "$d/"
+	cp "$o/.config" "$RAW/$kind/kernel.config"
 	{
 		echo "kind $kind"
-		echo "tree_branch $(git -C "$tree" symbolic-ref -q --short HEAD || echo detached)"
+		echo "mode $mode"
 		echo "tree_commit $(git -C "$tree" rev-parse HEAD)"
 		echo "tree_subject $(git -C "$tree" log -1 --format=%s)"
 		echo "tree_dirty $(git -C "$tree" status --porcelain --untracked-files=no | wc -l)"
@@ -118,7 +121,24 @@ EOT
 		echo "host_load_after $load1"
 		echo "date $(date -u +%Y-%m-%dT%H:%MZ)"
 	} > "$d/meta"
+}
+
+# A full run replaces all raw output; BENCH_ONLY= that kernel's.
+if [ -z "${BENCH_ONLY:-}" ]; then
+	rm -rf "$RAW"
+fi
+for kind in "${kinds[@]}"; do rm -rf "${RAW:?}/$kind"; done
+mkdir -p "$RAW"
+
+# Base versus patched: the same workload, alternating kernels
+# (BENCH_CMP_ROUNDS rounds, default 2), then two walks versus one.
+for i in $(seq 1 "${BENCH_CMP_ROUNDS:-2}"); do
+	for kind in "${kinds[@]}"; do
+		vmrun "$kind" cmp "cmp$i"
+	done
 done
+case " ${kinds[*]} " in *" patched "*) vmrun patched seq seq ;; esac
+
 # The command as given: make bench and the BENCH_ settings, paths relative.
 cmd="make bench"
 for v in $(compgen -e | grep '^BENCH_' | sort); do

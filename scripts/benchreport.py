@@ -1,53 +1,53 @@
 #!/usr/bin/env python3
-"""make bench: turn bench/raw/{base,patched}/ into bench/results.md and the
-time-versus-size plot.
+"""make bench: turn bench/raw/ into bench/results.md and the time-versus-size
+plot.
 
     benchreport.py RAWDIR RESULTS.md PLOT.png
 
-RAWDIR/<kind>/output.txt is what bench/guest.sh printed in the VM of that
-kernel (see bench/hmm-bench.c for the line formats), RAWDIR/<kind>/meta
-describes the kernel and the run.  bench/analysis.md, when present, is
-quoted as the explanation of the targets' results.
+RAWDIR/<kind>/<run>/ holds one VM run (kind: base or patched; run: cmpN,
+the workload both kernels run, or seq, two walks versus one): output.txt
+(what bench/guest.sh printed, see bench/hmm-bench.c for the line formats),
+console.log, params and meta.  bench/analysis.md, when present, is quoted
+after the targets as their explanation.
 """
 import os
 import re
 import statistics
 import sys
-from collections import defaultdict
 
 SCN = ["present", "untouched", "zeropage", "rofile", "cow", "thp", "thp-split", "swap"]
 SCN_TEXT = {
-    "present": "all pages present (4 KiB, written)",
+    "present": "all pages present (4 KiB pages, written)",
     "untouched": "never touched",
     "zeropage": "zero page mapped (read before)",
-    "rofile": "read-only: private file mapping read before (write fault needed)",
-    "cow": "COW-shared with a forked child",
+    "rofile": "read-only: private file mapping, read before (a write fault is needed)",
+    "cow": "COW-shared with a forked child (a write fault is needed)",
     "thp": "THP, migrated compound",
-    "thp-split": "THP, migrated as 4 KiB pages (NO_COMPOUND)",
+    "thp-split": "THP, migrated as 4 KiB pages (HMM_DMIRROR_FLAG_NO_COMPOUND)",
     "swap": "swapped out to zram (MADV_PAGEOUT)",
 }
-GRAPH = ["hmm_range_fault", "migrate_vma_setup", "migrate_vma_pages", "migrate_vma_finalize"]
 
 
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def fmt(x, nd=1):
+def fmt(x):
     if x != x:
         return "-"
-    if abs(x) >= 1000:
+    a = abs(x)
+    if a >= 100:
         return f"{x:.0f}"
-    if abs(x) >= 100:
-        return f"{x:.{max(nd - 1, 0)}f}" if nd > 1 else f"{x:.0f}"
-    return f"{x:.{nd}f}" if abs(x) >= 10 else f"{x:.{nd + 1}f}"
+    if a >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
 
 
-def mmm(xs, nd=1):
-    """median [min-max]"""
+def mmm(xs):
+    """median [min–max]"""
     if not xs:
         return "-"
-    return f"{fmt(med(xs), nd)} [{fmt(min(xs), nd)}–{fmt(max(xs), nd)}]"
+    return f"{fmt(med(xs))} [{fmt(min(xs))}–{fmt(max(xs))}]"
 
 
 def rmm(xs):
@@ -56,32 +56,32 @@ def rmm(xs):
     return f"{med(xs):.3f} [{min(xs):.3f}–{max(xs):.3f}]"
 
 
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
 class Run:
+    """One VM run."""
+
     def __init__(self, d):
         self.dir = d
-        self.meta = {}
-        self.info = {}
-        self.phases = []
-        self.T = []   # dicts
-        self.W = []
-        self.bench = []   # per run: {size_mb: {s2d_thp, s2d_reg, d2s_thp, d2s_reg}}
-        self.noprobe = []
-        mp = os.path.join(d, "meta")
-        if os.path.exists(mp):
-            for line in open(mp):
-                k, _, v = line.rstrip("\n").partition(" ")
-                self.meta[k] = v
-        self.params = {}
-        pp = os.path.join(d, "params")
-        if os.path.exists(pp):
-            for line in open(pp):
-                k, _, v = line.strip().partition("=")
-                self.params[k] = v
+        self.name = os.path.basename(d)
+        self.meta = self.kv(os.path.join(d, "meta"), " ")
+        self.params = self.kv(os.path.join(d, "params"), "=")
+        self.info, self.phases, self.T, self.W, self.bench, self.noprobe = {}, [], [], [], [], []
         self.parse(os.path.join(d, "output.txt"))
 
+    @staticmethod
+    def kv(path, sep):
+        out = {}
+        if os.path.exists(path):
+            for line in open(path):
+                k, _, v = line.rstrip("\n").partition(sep)
+                out[k] = v
+        return out
+
     def parse(self, path):
-        cur = None
-        size = None
+        cur = size = None
         for line in open(path, errors="replace"):
             line = line.rstrip("\n")
             f = line.split()
@@ -127,19 +127,34 @@ class Run:
                     cur[size][k + "_thp"] = float(m.group(2))
                     cur[size][k + "_reg"] = float(m.group(3))
 
-    def times(self, scn, size, seq, phase):
-        """{rep: T} of valid runs"""
-        return {t["rep"]: t for t in self.T
-                if (t["scn"], t["size"], t["seq"], t["phase"]) == (scn, size, seq, phase)}
-
     def bad(self, t):
         if t["phase"] == "setup":
             return t["ret"] not in (0, -2)
         return t["ret"] != 0 or t["cpages"] != t["size"] * 256
 
-    def phase_secs(self):
-        out = []
-        prev = None
+    def times(self, scn, size, seq, phase):
+        """{rep: T}"""
+        return {t["rep"]: t for t in self.T
+                if (t["scn"], t["size"], t["seq"], t["phase"]) == (scn, size, seq, phase)}
+
+    def values(self, scn, size, seq, phase, f):
+        return [f(t) for t in self.times(scn, size, seq, phase).values() if not self.bad(t)]
+
+    def sizes(self, scn=None, seq=None):
+        return sorted({t["size"] for t in self.T
+                       if (scn is None or t["scn"] == scn) and (seq is None or t["seq"] == seq)})
+
+    def hmm(self, size, key):
+        return [r[size][key] for r in self.bench if size in r and key in r[size]]
+
+    def hmm_sizes(self):
+        s = set()
+        for r in self.bench:
+            s |= set(r)
+        return s
+
+    def secs(self):
+        out, prev = [], None
         for name, up in self.phases:
             if prev is not None:
                 out.append((name, up - prev))
@@ -147,176 +162,195 @@ class Run:
         return out
 
 
-def setup_us(t, seq):
+def setup_ms(t):
     """The traced setup phase of a whole-migration run: the depth-0 calls of
     hmm_range_fault() and migrate_vma_setup() (the one walk makes no
-    migrate_vma_setup() call; plain makes no hmm_range_fault() call)."""
+    migrate_vma_setup() call; the plain migration no hmm_range_fault() call
+    at depth 0)."""
     if not t["us"]:
         return None
-    return t["us"].get("hmm_range_fault", 0) + t["us"].get("migrate_vma_setup", 0)
+    return (t["us"].get("hmm_range_fault", 0) + t["us"].get("migrate_vma_setup", 0)) / 1000
 
 
-def paired(run, scn, size, phase, key=None):
-    """lists two, one, one/two ratios (per repetition, same VM run)"""
-    a = run.times(scn, size, "two", phase)
-    b = run.times(scn, size, "one", phase)
-    two, one, ratio, bad = [], [], [], 0
-    for rep in sorted(set(a) | set(b)):
-        ta, tb = a.get(rep), b.get(rep)
+def paired(run, scn, size, phase, traced=False, a_seq="two", b_seq="one"):
+    """per repetition of one VM run: a values, b values, b/a ratios, bad reps"""
+    A = run.times(scn, size, a_seq, phase)
+    B = run.times(scn, size, b_seq, phase)
+    av, bv, rv, bad = [], [], [], 0
+    for rep in sorted(set(A) | set(B)):
+        ta, tb = A.get(rep), B.get(rep)
         if ta is None or tb is None or run.bad(ta) or run.bad(tb):
             bad += 1
             continue
-        if key == "traced":
-            va, vb = setup_us(ta, "two"), setup_us(tb, "one")
+        if traced:
+            va, vb = setup_ms(ta), setup_ms(tb)
             if va is None or vb is None:
                 continue
-            va, vb = va / 1000, vb / 1000
         else:
             va, vb = ta["ms"], tb["ms"]
-        two.append(va)
-        one.append(vb)
-        ratio.append(vb / va if va else float("nan"))
-    return two, one, ratio, bad
+        av.append(va)
+        bv.append(vb)
+        rv.append(ratio(vb, va))
+    return av, bv, rv, bad
 
 
 def main():
     raw, out_md, out_png = sys.argv[1:4]
-    runs = {}
-    for kind in ("base", "patched"):
+    runs = {"base": [], "patched": []}
+    for kind in runs:
         d = os.path.join(raw, kind)
-        if os.path.exists(os.path.join(d, "output.txt")):
-            runs[kind] = Run(d)
-    P = runs.get("patched")
-    B = runs.get("base")
+        if not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d)):
+            if os.path.exists(os.path.join(d, name, "output.txt")):
+                runs[kind].append(Run(os.path.join(d, name)))
+    cmp = {k: [r for r in v if r.name.startswith("cmp")] for k, v in runs.items()}
+    seqs = [r for r in runs["patched"] if r.name == "seq"]
+    S = seqs[0] if seqs else None
+    rounds = sorted({r.name for r in cmp["base"]} & {r.name for r in cmp["patched"]})
+    byname = {k: {r.name: r for r in v} for k, v in cmp.items()}
     runinfo = {}
     for f in sorted(os.listdir(raw)):
         if f.startswith("run."):
-            for line in open(os.path.join(raw, f)):
-                k, _, v = line.rstrip("\n").partition(" ")
-                runinfo.setdefault(k, v)
+            runinfo.update(Run.kv(os.path.join(raw, f), " "))
 
     L = []
     w = L.append
     w("# What one walk buys, measured")
     w("")
-    w("Generated by `make bench` (scripts/bench.sh, scripts/benchreport.py); "
-      "raw output in [raw/](raw/). Issue 5.")
+    w("Issue 5. Generated by `make bench` (scripts/bench.sh, scripts/benchreport.py) from the raw "
+      "output in [raw/](raw/); the plot is [time-vs-size.png](time-vs-size.png).")
     w("")
     w("## How it was run")
     w("")
-    w(f"- Command: `{runinfo.get('command', 'make bench')}` in the workbench's top directory. "
-      f"Kernel builds took {runinfo.get('build_seconds', '?')} s (mostly cached), "
-      f"the VM runs {runinfo.get('vm_seconds', '?')} s, "
-      f"all of it {runinfo.get('total_seconds', '?')} s.")
-    for kind, r in runs.items():
-        m = r.meta
-        secs = sum(s for _, s in r.phase_secs())
-        w(f"- **{kind}** kernel: {m.get('kernel_release', r.info.get('kernel', '?'))}, "
-          f"commit {m.get('tree_commit', '?')[:12]} (\"{m.get('tree_subject', '')}\"; "
-          f"{m.get('series_commits', '?')} commits on the base "
-          f"{m.get('base_commit', '?')[:12]}{', uncommitted changes' if m.get('tree_dirty', '0') not in ('0', '') else ''}). "
-          f"Its own VM run: workload {secs:.0f} s "
-          f"({', '.join(f'{n} {s:.0f} s' for n, s in r.phase_secs())}); "
-          f"{m.get('vm_status', '')}; host load before/after {m.get('host_load_before', '?')} / "
-          f"{m.get('host_load_after', '?')}.")
-    w("- Kernel configuration, the same for both: `configs/vm.config` + `configs/bench.config` "
-      "(ftrace, function_graph tracer, function profiler, kprobe events), no KUnit suites; "
-      "full `.config`s in `raw/<kind>/kernel.config`.")
-    if P:
-        w(f"- VM: {P.meta.get('vm', 'QEMU TCG')}, kernel command line `{P.meta.get('vm_cmdline', '')}`, "
-          f"busybox initramfs (scripts/benchvm.sh), zram swap, THP `{P.info.get('thp_enabled', '?')}`, "
-          f"clocksource {P.info.get('clocksource', '?')}. The host has "
-          f"{P.meta.get('host_nproc', '?')} cores shared with other jobs: TCG timings are noisy, "
-          "which is why every ratio below is taken per repetition inside one VM run.")
-        w(f"- Sequences: **two** = `HMM_DMIRROR_MIGRATE_FAULT_TWO_WALKS` "
-          "(`hmm_range_fault(REQ_FAULT|REQ_WRITE)` then `migrate_vma_setup()`), "
-          "**one** = `HMM_DMIRROR_MIGRATE_ON_FAULT` (`hmm_range_fault(REQ_FAULT|REQ_WRITE|REQ_MIGRATE)`), "
-          "**plain** = `HMM_DMIRROR_MIGRATE_TO_DEV` (`migrate_vma_setup()`, the only one 7.3 has). "
-          "All per 2 MiB chunk, as lib/test_hmm does.")
-        w("- Phases: **setup** = the ioctl with `HMM_DMIRROR_FLAG_SETUP_ONLY` (fault, collect, then "
-          "`migrate_vma_finalize()` puts everything back; the driver also allocates its read-back "
-          "buffer and finds nothing to read: the same cost for both sequences), timed with "
-          "`clock_gettime()` in the guest; **whole** = the full ioctl (fault, collect, allocate "
-          "and copy to device memory, finalize, read the data back through the device); "
-          "**traced setup** = within the whole-migration runs, the time of the depth-0 calls "
-          "of `hmm_range_fault()` + `migrate_vma_setup()`, from the function_graph tracer "
-          "(only the four functions hmm_range_fault, migrate_vma_setup, migrate_vma_pages, "
-          "migrate_vma_finalize are traced, `max_graph_depth=1`): exactly \"up to and "
-          "including what migrate_vma_setup() returns\".")
-        w(f"- Every measurement maps and populates fresh memory (never counted); repetitions per "
-          f"size {P.params.get('REPS', '?')} for sizes {P.params.get('SIZES', '?')} MiB; in each "
-          "repetition the two sequences run back to back, in alternating order. Figures are "
-          "median [min–max]; ratios are one/two per repetition, then median [min–max].")
+    w(f"- Command: `{runinfo.get('command', 'make bench')}` in the workbench's top directory: "
+      f"{runinfo.get('build_seconds', '?')} s of kernel builds, "
+      f"{runinfo.get('vm_seconds', '?')} s of VM runs.")
+    for kind in ("base", "patched"):
+        if not runs[kind]:
+            continue
+        m = runs[kind][0].meta
+        total = sum(s for r in runs[kind] for _, s in r.secs())
+        w(f"- **{kind}** kernel {m.get('kernel_release', '?')}: commit {m.get('tree_commit', '?')[:12]} "
+          f"(\"{m.get('tree_subject', '')}\"), {m.get('series_commits', '?')} commits on the 7.3 base "
+          f"{m.get('base_commit', '?')[:12]}"
+          f"{' (with uncommitted changes)' if m.get('tree_dirty', '0') not in ('0', '') else ''}; "
+          f"{len(runs[kind])} VM runs, {total:.0f} s of workload in all.")
+    w("- Each VM run boots one kernel: the base and the patched kernel are never in the same VM. "
+      "VM runs in order, with the host's load average (1, 5, 15 min) before and after:")
+    w("")
+    w("  | run | kernel | workload | status | host load before | after |")
+    w("  |---|---|---|---|---|---|")
+    allruns = sorted([r for v in runs.values() for r in v], key=lambda r: r.meta.get("date", ""))
+    for r in allruns:
+        w(f"  | {r.name} | {r.meta.get('kind', '?')} | "
+          f"{', '.join(f'{n} {s:.0f} s' for n, s in r.secs())} | {r.meta.get('vm_status', '')} | "
+          f"{r.meta.get('host_load_before', '')} | {r.meta.get('host_load_after', '')} |")
+    w("")
+    anyr = S or (allruns[0] if allruns else None)
+    if anyr:
+        w("- Kernel configuration, the same for both: `configs/vm.config` + `configs/bench.config` "
+          "(ftrace, function_graph tracer, function profiler, kprobe events), no KUnit suites; "
+          "the full `.config`s are `raw/<kind>/kernel.config`.")
+        w(f"- VM: `{anyr.meta.get('vm', 'QEMU TCG')}`, kernel command line "
+          f"`{anyr.meta.get('vm_cmdline', '').strip()}`, busybox initramfs (scripts/benchvm.sh), "
+          f"zram swap, THP `{anyr.info.get('thp_enabled', '?')}`, clocksource "
+          f"{anyr.info.get('clocksource', '?')}. The host has {anyr.meta.get('host_nproc', '?')} "
+          "cores, shared with other jobs (kernel builds): TCG timings are noisy. Within one VM run "
+          "the compared sequences alternate per repetition and every ratio is taken per "
+          "repetition; between kernels (separate VM runs) the runs alternate base, patched, "
+          "base, patched, and the ratios are taken per round.")
+    w("- Sequences (test_hmm ioctls; all work per 2 MiB chunk): **two** = "
+      "`HMM_DMIRROR_MIGRATE_FAULT_TWO_WALKS`: `hmm_range_fault(REQ_FAULT|REQ_WRITE)`, then "
+      "`migrate_vma_setup()`; **one** = `HMM_DMIRROR_MIGRATE_ON_FAULT`: "
+      "`hmm_range_fault(REQ_FAULT|REQ_WRITE|REQ_MIGRATE)`; **plain** = "
+      "`HMM_DMIRROR_MIGRATE_TO_DEV`: `migrate_vma_setup()`, the only one 7.3 has.")
+    w("- Phases: **whole** = the whole ioctl (fault, collect, allocate device memory and copy, "
+      "`migrate_vma_pages()`, finalize, read the data back through the device), timed with "
+      "`clock_gettime()` in the guest; **traced setup** = in the same whole-migration runs, the "
+      "time spent in the outermost calls of `hmm_range_fault()` and `migrate_vma_setup()` "
+      "(function_graph tracer on only hmm_range_fault, migrate_vma_setup, migrate_vma_pages and "
+      "migrate_vma_finalize, `max_graph_depth=1`), i.e. exactly \"up to and including what "
+      "migrate_vma_setup() returns\"; **setup** = the ioctl with `HMM_DMIRROR_FLAG_SETUP_ONLY` "
+      "(fault and collect, then `migrate_vma_finalize()` puts everything back; the driver also "
+      "allocates its read-back buffer, the same for both), timed with `clock_gettime()`.")
+    if S:
+        w(f"- Every measurement maps and populates fresh memory (not timed). Sizes "
+          f"{S.params.get('SIZES', '?')} MiB with {S.params.get('REPS', '?')} repetitions; "
+          f"capped: largest size {S.params.get('CAPS', '-')}, repetitions "
+          f"{S.params.get('REPCAPS', '-')} (there the one walk takes 10–15 s per 64 MiB, see "
+          "below). Figures are median [min–max] over the repetitions.")
     w("")
 
     # ---- targets ---------------------------------------------------------
-    targets = []
-    if P:
-        sizes_big = sorted({t["size"] for t in P.T if t["size"] >= 64})
+    T = []
 
-        def tgt_seq(name, scn, phase, key, limit):
-            rows = []
-            ok = True
-            have = False
-            for s in sizes_big:
-                two, one, ratio, bad = paired(P, scn, s, phase, key)
-                if not ratio:
-                    continue
-                have = True
-                r = med(ratio)
-                ok = ok and r <= limit
-                rows.append(f"{s} MiB: {rmm(ratio)}")
-            targets.append((name, f"≤ {limit}", "; ".join(rows) or "not measured",
-                            ("met" if ok else "**missed**") if have else "not measured"))
+    def judge(vals, ok):
+        if not vals:
+            return "not measured"
+        return "met" if all(ok(v) for v in vals) else "**missed**"
 
-        tgt_seq("present pages: one-walk setup / two-walk setup (traced setup)",
-                "present", "whole", "traced", 0.97)
-        tgt_seq("present pages: one-walk setup / two-walk setup (SETUP_ONLY ioctl)",
-                "present", "setup", None, 0.97)
-        # one-walk setup vs 7.3's plain migrate_vma_setup(), across VM runs
-        if B:
-            rows, ok, have = [], True, False
-            for s in sizes_big:
-                one = [setup_us(t, "one") for t in P.times("present", s, "one", "whole").values()
-                       if not P.bad(t) and t["us"]]
-                base = [t["us"].get("migrate_vma_setup", 0) for t in
-                        B.times("present", s, "plain", "whole").values() if not B.bad(t) and t["us"]]
+    if S:
+        big = [s for s in S.sizes() if s >= 64]
+
+        def tgt(name, scn, phase, traced, limit):
+            rows, meds = [], []
+            for s in big:
+                a, b, r, bad = paired(S, scn, s, phase, traced)
+                if r:
+                    meds.append(med(r))
+                    rows.append(f"{s} MiB: {rmm(r)} (min/min {ratio(min(b), min(a)):.3f})")
+            T.append((name, f"≤ {limit}", "; ".join(rows) or "-", judge(meds, lambda v: v <= limit)))
+
+        tgt("Present pages: one-walk setup / two-walk setup, traced setup", "present", "whole", True, 0.97)
+        tgt("Present pages: one-walk setup / two-walk setup, SETUP_ONLY ioctl", "present", "setup", False, 0.97)
+    if rounds:
+        rows, meds = [], []
+        sizes = sorted(set(byname["base"][rounds[0]].sizes(seq="plain")) &
+                       set(byname["patched"][rounds[0]].sizes(seq="one")))
+        for s in sizes:
+            per = []
+            for rn in rounds:
+                one = byname["patched"][rn].values("present", s, "one", "whole", setup_ms)
+                base = byname["base"][rn].values("present", s, "plain", "whole", setup_ms)
                 if one and base:
-                    have = True
-                    r = med(one) / med(base)
-                    ok = ok and r <= 1.02
-                    rows.append(f"{s} MiB: {r:.3f} ({fmt(med(one) / 1000)} ms vs {fmt(med(base) / 1000)} ms)")
-            targets.append(("present pages: one-walk setup / 7.3's plain migrate_vma_setup() "
-                            "(traced; patched and base are separate VM runs)", "≤ 1.02",
-                            "; ".join(rows) or "not measured",
-                            ("met" if ok else "**missed**") if have else "not measured"))
-        tgt_seq("never touched, device writes: one-walk / two-walk whole migration",
-                "untouched", "whole", None, 0.3)
-        tgt_seq("COW-shared after fork, device writes: one-walk / two-walk whole migration",
-                "cow", "whole", None, 0.8)
-    if P and B:
-        rows, ok, have = [], True, False
-        for s in sorted(hmm_sizes(P) & hmm_sizes(B)):
-            if s < 64:
-                continue
+                    per.append(ratio(med(one), med(base)))
+            if per:
+                meds.append(med(per))
+                rows.append(f"{s} MiB: " + ", ".join(f"{x:.3f}" for x in per))
+        T.append(("Present pages: one-walk setup / 7.3's plain migrate_vma_setup(), traced "
+                  "(per round: separate VM runs)", "≤ 1.02", "; ".join(rows) or "-",
+                  judge(meds, lambda v: v <= 1.02)))
+    if S:
+        tgt("Never touched, device writes: one-walk / two-walk whole migration", "untouched", "whole", False, 0.3)
+        tgt("COW-shared after fork, device writes: one-walk / two-walk whole migration", "cow", "whole", False, 0.8)
+    if rounds:
+        rows, vals = [], []
+        hs = sorted(s for s in byname["base"][rounds[0]].hmm_sizes() & byname["patched"][rounds[0]].hmm_sizes()
+                    if s >= 64)
+        for s in hs:
             for k, lab in (("s2d_thp", "sys→dev"), ("d2s_thp", "dev→sys")):
-                p = [r[s][k] for r in P.bench if s in r and k in r[s]]
-                b = [r[s][k] for r in B.bench if s in r and k in r[s]]
-                if p and b:
-                    have = True
-                    # throughput ratio = base time / patched time
-                    r = med(b) / med(p)
-                    ok = ok and r >= 1.0
-                    rows.append(f"{s:g} MB {lab}: {r:.3f}")
-        targets.append(("THP migration throughput, hmm-tests benchmark_thp_migration, "
-                        "patched / 7.3 (with THP; separate VM runs)", "≥ 1.0",
-                        "; ".join(rows) or "not measured",
-                        ("met" if ok else "**missed**") if have else "not measured"))
-    w("## Targets (issue 5; at 64 MiB and above)")
+                per = []
+                for rn in rounds:
+                    b = byname["base"][rn].hmm(s, k)
+                    p = byname["patched"][rn].hmm(s, k)
+                    if b and p:
+                        per.append(ratio(med(b), med(p)))   # throughput ratio
+                if per:
+                    vals.append(med(per))
+                    rows.append(f"{s:g} MB {lab}: " + ", ".join(f"{x:.3f}" for x in per))
+        T.append(("THP migration throughput (hmm-tests benchmark_thp_migration, with THP): "
+                  "patched / 7.3 (per round)", "≥ 1.0", "; ".join(rows) or "-",
+                  judge(vals, lambda v: v >= 1.0)))
+    w("## Targets (issue 5: at 64 MiB and above, as ratios)")
     w("")
-    w("| target | wanted | measured: ratio median [min–max] per size | result |")
+    w("Judged on the median ratio at every size ≥ 64 MiB (and, between kernels, on the median "
+      "of the per-round ratios); min/min is the ratio of the fastest runs, the least disturbed "
+      "by the host.")
+    w("")
+    w("| target | wanted | measured: median [min–max] of the per-repetition ratios, or per-round ratios | result |")
     w("|---|---|---|---|")
-    for t in targets:
+    for t in T:
         w("| " + " | ".join(t) + " |")
     w("")
     ap = os.path.join(os.path.dirname(out_md), "analysis.md")
@@ -324,151 +358,169 @@ def main():
         w(open(ap).read().rstrip())
         w("")
 
+    # ---- walks -------------------------------------------------------------
+    wr = ([S] if S and S.W else []) + [r for k in ("base", "patched") for r in cmp[k][:1] if r.W]
+    if wr:
+        w("## Page-table walks per sequence")
+        w("")
+        w("Counted with kprobe events on the walk entry points of mm/pagewalk.c and on the "
+          "sequences' functions (`kprobe_profile` hit counts read before and after the one "
+          "ioctl; no counters in kernel code). walks = calls of `__walk_page_range()`, which "
+          "every page-table walk of a VMA range goes through (the range is one VMA); here every "
+          "walk came through `walk_page_range()` (patched) or `walk_page_range_vma()` (7.3). "
+          "The ioctls work per 2 MiB chunk: per chunk, divide by the number of chunks.")
+        w("")
+        w("| kernel | scenario | sequence | phase | MiB (chunks) | walks | hmm_range_fault | migrate_vma_setup | handle_mm_fault |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for r in wr:
+            for x in r.W:
+                h = x["hits"]
+                w(f"| {r.meta.get('kind', '?')} | {x['scn']} | {x['seq']} | {x['phase']} | "
+                  f"{x['size']} ({x['size'] // 2}) | {h.get('__walk_page_range', '-')} | "
+                  f"{h.get('hmm_range_fault', '-')} | {h.get('migrate_vma_setup', '-')} | "
+                  f"{h.get('handle_mm_fault', '-')} |")
+        w("")
+        w("All probe counts (walk_page_range, walk_page_range_vma, ... and the ioctl's return "
+          "value) are the `W` lines of `raw/patched/seq/output.txt` and `raw/<kind>/cmp1/output.txt`.")
+        w("")
+
     # ---- the sequences ----------------------------------------------------
-    if P:
+    if S:
         w("## Two walks versus one, per scenario and size (patched kernel, one VM run)")
         w("")
-        w("Times in ms. one/two: per-repetition ratio, median [min–max]. "
-          "A figure marked † had repetitions with an unexpected result (left out).")
+        w("Times in ms, median [min–max]; one/two: the per-repetition ratio, median [min–max]. "
+          "† marks figures with repetitions left out for an unexpected result.")
         w("")
         for scn in SCN:
-            sizes = sorted({t["size"] for t in P.T if t["scn"] == scn})
+            sizes = S.sizes(scn)
             if not sizes:
                 continue
             w(f"### {scn}: {SCN_TEXT[scn]}")
             w("")
-            w("| MiB | two: setup | one: setup | one/two setup | two: traced setup | one: traced setup | one/two traced | two: whole | one: whole | one/two whole |")
-            w("|---|---|---|---|---|---|---|---|---|---|")
+            w("| MiB | reps | two: whole | one: whole | one/two whole | two: traced setup | one: traced setup | one/two traced setup | two: setup | one: setup | one/two setup |")
+            w("|---|---|---|---|---|---|---|---|---|---|---|")
             for s in sizes:
-                cells = [str(s)]
-                for phase, key in (("setup", None), ("whole", "traced"), ("whole", None)):
-                    two, one, ratio, bad = paired(P, scn, s, phase, key)
+                cells = [str(s), str(len(S.times(scn, s, "two", "whole")))]
+                for phase, traced in (("whole", False), ("whole", True), ("setup", False)):
+                    a, b, r, bad = paired(S, scn, s, phase, traced)
                     mark = " †" if bad else ""
-                    cells += [mmm(two) + mark, mmm(one) + mark, rmm(ratio)]
+                    cells += [mmm(a) + mark, mmm(b) + mark, rmm(r)]
                 w("| " + " | ".join(cells) + " |")
             w("")
-        extra = []
-        for k in ("thp_backed_kb", "swapped_kb"):
-            if k in P.info:
-                extra.append(f"{k.replace('_', ' ')}: {P.info[k]} kB (first check)")
-        if extra:
-            w("Checks: " + "; ".join(extra) + ".")
-            w("")
-
-    # ---- walks -------------------------------------------------------------
-    if P or B:
-        w("## Page-table walks per sequence (kprobe events, one run each)")
-        w("")
-        w("Counted with kprobe events on the walk entry points of mm/pagewalk.c "
-          "(`kprobe_profile` hit counts around the one ioctl), no counters in the kernel. "
-          "walks = calls of `__walk_page_range()` (every walk of a VMA range goes through it; "
-          "the range is one VMA), with the public entry points beside it. "
-          "Per ioctl, the range is done in 2 MiB chunks.")
-        w("")
-        for kind, r in runs.items():
-            if not r.W:
-                continue
-            probes = []
-            for x in r.W:
-                for k in x["hits"]:
-                    if k not in probes:
-                        probes.append(k)
-            w(f"**{kind}** kernel ({r.W[0]['size']} MiB = {r.W[0]['size'] // 2} chunks)"
-              + (f"; no kprobe on: {', '.join(r.noprobe)}" if r.noprobe else "") + ":")
-            w("")
-            w("| scenario | sequence | phase | ret | " + " | ".join(probes) + " |")
-            w("|---|---|---|---|" + "---|" * len(probes))
-            for x in r.W:
-                w(f"| {x['scn']} | {x['seq']} | {x['phase']} | {x.get('ret', '')} | "
-                  + " | ".join(str(x["hits"].get(k, "")) for k in probes) + " |")
+        chk = []
+        if "thp_backed_kb" in S.info:
+            chk.append(f"THP-backed after populating: {S.info['thp_backed_kb']} kB")
+        if "swapped_kb" in S.info:
+            chk.append(f"swapped out after MADV_PAGEOUT: {S.info['swapped_kb']} kB")
+        if chk:
+            w("Checks (first size): " + "; ".join(chk) + ".")
             w("")
 
     # ---- base vs patched ---------------------------------------------------
-    if B or P:
-        w("## Base (7.3) versus patched: the same workload, each kernel in its own VM run")
+    if rounds:
+        w("## Base (7.3) versus patched")
         w("")
-        w("Plain `HMM_DMIRROR_MIGRATE_TO_DEV` (`migrate_vma_setup()` per 2 MiB chunk) on "
-          "present 4 KiB pages. ms; ratio = patched/base of the medians (separate VM runs, "
-          "so the spread of each side is shown).")
+        w(f"The same workload in {len(rounds)} rounds of two VM runs (base, then patched). "
+          "Plain `HMM_DMIRROR_MIGRATE_TO_DEV` on present 4 KiB pages; ms, median [min–max] "
+          "over all rounds; patched/base: the ratio of the medians per round.")
         w("")
-        w("| MiB | base: whole | patched: whole | patched/base | base: migrate_vma_setup | patched: migrate_vma_setup | patched/base | patched one-walk setup | one-walk / 7.3 migrate_vma_setup |")
-        w("|---|---|---|---|---|---|---|---|---|")
-        sizes = sorted({t["size"] for r in runs.values() for t in r.T if t["seq"] == "plain"})
+        w("| MiB | base: whole | patched: whole | patched/base per round | base: migrate_vma_setup | patched: migrate_vma_setup | patched/base per round |")
+        w("|---|---|---|---|---|---|---|")
+        sizes = sorted(set().union(*[set(r.sizes(seq="plain")) for r in cmp["base"] + cmp["patched"]]))
         for s in sizes:
-            def col(r, f):
-                if not r:
-                    return []
-                return [f(t) for t in r.times("present", s, "plain", "whole").values() if not r.bad(t)]
-            bw, pw = col(B, lambda t: t["ms"]), col(P, lambda t: t["ms"])
-            bs = [x / 1000 for x in col(B, lambda t: t["us"].get("migrate_vma_setup", 0)) if x]
-            ps = [x / 1000 for x in col(P, lambda t: t["us"].get("migrate_vma_setup", 0)) if x]
-            one = []
-            if P:
-                one = [setup_us(t, "one") / 1000 for t in P.times("present", s, "one", "whole").values()
-                       if not P.bad(t) and t["us"]]
-            rat = lambda a, b: f"{med(a) / med(b):.3f}" if a and b else "-"
-            w(f"| {s} | {mmm(bw)} | {mmm(pw)} | {rat(pw, bw)} | {mmm(bs)} | {mmm(ps)} | {rat(ps, bs)} | {mmm(one)} | {rat(one, bs)} |")
+            cells = [str(s)]
+            for f in (lambda t: t["ms"], setup_ms):
+                b = [v for rn in rounds for v in byname["base"][rn].values("present", s, "plain", "whole", f)]
+                p = [v for rn in rounds for v in byname["patched"][rn].values("present", s, "plain", "whole", f)]
+                per = []
+                for rn in rounds:
+                    bb = byname["base"][rn].values("present", s, "plain", "whole", f)
+                    pp = byname["patched"][rn].values("present", s, "plain", "whole", f)
+                    if bb and pp:
+                        per.append(f"{ratio(med(pp), med(bb)):.3f}")
+                cells += [mmm(b), mmm(p), ", ".join(per) or "-"]
+            w("| " + " | ".join(cells) + " |")
         w("")
-        if B and P and B.bench and P.bench:
-            w(f"hmm-tests `benchmark_thp_migration` (each tree's own hmm-tests; "
-              f"{len(B.bench)} base runs, {len(P.bench)} patched runs; each run's figure is "
-              "already the mean of 5 iterations). ms, median [min–max] over the runs; ratio = "
-              "patched/base time (< 1: patched faster; throughput ratio is its inverse).")
+        w("In the patched VM runs the one walk (`HMM_DMIRROR_MIGRATE_ON_FAULT`) ran interleaved "
+          "with the plain migration on the same kind of memory: ms, and one/plain per repetition "
+          "(same VM run).")
+        w("")
+        w("| MiB | plain: whole | one: whole | one/plain whole | plain: traced setup | one: traced setup | one/plain traced setup |")
+        w("|---|---|---|---|---|---|---|")
+        for s in sizes:
+            cells = [str(s)]
+            for traced in (False, True):
+                a, b, r = [], [], []
+                for rn in rounds:
+                    x, y, z, _ = paired(byname["patched"][rn], "present", s, "whole", traced, "plain", "one")
+                    a += x
+                    b += y
+                    r += z
+                cells += [mmm(a), mmm(b), rmm(r)]
+            w("| " + " | ".join(cells) + " |")
+        w("")
+        hs = sorted(set().union(*[r.hmm_sizes() for r in cmp["base"] + cmp["patched"]]))
+        if hs:
+            nb = sum(len(r.bench) for r in cmp["base"])
+            npch = sum(len(r.bench) for r in cmp["patched"])
+            w(f"hmm-tests `benchmark_thp_migration`, each kernel's own hmm-tests ({nb} base runs, "
+              f"{npch} patched runs, {len(rounds)} rounds; each run's figure is already the mean of "
+              "5 iterations). ms, median [min–max] over all runs; patched/base: ratio of the "
+              "time medians per round (below 1: the patched kernel is faster; the throughput "
+              "ratio is its inverse).")
             w("")
-            w("| MB | base THP s→d | patched THP s→d | ratio | base THP d→s | patched THP d→s | ratio | base 4K s→d | patched 4K s→d | ratio | base 4K d→s | patched 4K d→s | ratio |")
-            w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-            for s in sorted(hmm_sizes(P) & hmm_sizes(B)):
-                cells = [f"{s:g}"]
-                for k in ("s2d_thp", "d2s_thp", "s2d_reg", "d2s_reg"):
-                    b = [r[s][k] for r in B.bench if s in r and k in r[s]]
-                    p = [r[s][k] for r in P.bench if s in r and k in r[s]]
-                    cells += [mmm(b, 2), mmm(p, 2), f"{med(p) / med(b):.3f}" if b and p else "-"]
-                w("| " + " | ".join(cells) + " |")
+            w("| MB | pages | direction | base | patched | patched/base per round |")
+            w("|---|---|---|---|---|---|")
+            for s in hs:
+                for k, pg, d in (("s2d_thp", "THP", "sys→dev"), ("d2s_thp", "THP", "dev→sys"),
+                                 ("s2d_reg", "4 KiB", "sys→dev"), ("d2s_reg", "4 KiB", "dev→sys")):
+                    b = [v for r in cmp["base"] for v in r.hmm(s, k)]
+                    p = [v for r in cmp["patched"] for v in r.hmm(s, k)]
+                    per = []
+                    for rn in rounds:
+                        bb, pp = byname["base"][rn].hmm(s, k), byname["patched"][rn].hmm(s, k)
+                        if bb and pp:
+                            per.append(f"{ratio(med(pp), med(bb)):.3f}")
+                    w(f"| {s:g} | {pg} | {d} | {mmm(b)} | {mmm(p)} | {', '.join(per) or '-'} |")
             w("")
 
     w("## Files")
     w("")
-    w("- `raw/<kind>/output.txt`: everything the guest printed (hmm-bench lines: "
-      "`T scenario MiB sequence phase rep ms ret cpages [function=us/calls...]`, "
-      "`W scenario MiB sequence phase ret probe=hits...`, `I` info; then hmm-tests' output).")
-    w("- `raw/<kind>/console.log`: the guest kernel log; `raw/<kind>/kernel.config`: its `.config`; "
-      "`raw/<kind>/meta`: commits and run data; `raw/<kind>/params`: sizes and repetitions.")
-    w("- `time-vs-size.png`: whole migration and setup time versus size, two walks and one, per scenario.")
+    w("- `raw/<kind>/<run>/output.txt`: what the guest printed. hmm-bench lines: "
+      "`T scenario MiB sequence phase repetition ms ioctl-return pages-on-device "
+      "[function=µs/calls ...]`, `W scenario MiB sequence phase ret=... probe=hits ...`, "
+      "`I` information; then hmm-tests' output (`B run N` ... `B end N`).")
+    w("- `raw/<kind>/<run>/console.log`: the guest's kernel log; `params`: sizes and repetitions; "
+      "`meta`: commits, VM and host load. `raw/<kind>/kernel.config`: the kernel's `.config`.")
+    w("- `time-vs-size.png`: whole migration and SETUP_ONLY time against size, two walks and one, "
+      "per scenario (median, bars min–max).")
     w("")
     open(out_md, "w").write("\n".join(L))
-
-    if P:
-        plot(P, out_png)
-
-
-def hmm_sizes(r):
-    s = set()
-    for x in r.bench:
-        s |= set(x)
-    return s
+    if S:
+        plot(S, out_png)
 
 
-def plot(P, out_png):
+def plot(S, out_png):
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FixedLocator, FixedFormatter, NullLocator
     except ImportError:
         print("benchreport: no matplotlib: no plot", file=sys.stderr)
         return
-    scns = [s for s in SCN if any(t["scn"] == s for t in P.T)]
-    n = len(scns)
+    scns = [s for s in SCN if S.sizes(s)]
     cols = 4
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    rows = (len(scns) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.7 * rows), squeeze=False)
     for i, scn in enumerate(scns):
         ax = axes[i // cols][i % cols]
-        sizes = sorted({t["size"] for t in P.T if t["scn"] == scn})
+        sizes = S.sizes(scn)
         for seq, color in (("two", "tab:red"), ("one", "tab:blue")):
             for phase, style in (("whole", "-"), ("setup", "--")):
-                ys, lo, hi, xs = [], [], [], []
+                xs, ys, lo, hi = [], [], [], []
                 for s in sizes:
-                    v = [t["ms"] for t in P.times(scn, s, seq, phase).values() if not P.bad(t)]
+                    v = S.values(scn, s, seq, phase, lambda t: t["ms"])
                     if v:
                         xs.append(s)
                         ys.append(med(v))
@@ -476,20 +528,25 @@ def plot(P, out_png):
                         hi.append(max(v) - med(v))
                 if xs:
                     ax.errorbar(xs, ys, yerr=[lo, hi], fmt=style + "o", color=color, ms=3,
-                                capsize=2, label=f"{seq} walk{'s' if seq == 'two' else ''}: {phase}")
-        ax.set_xscale("log", base=2)
+                                capsize=2, label=f"{seq} walk{'s' if seq == 'two' else ''}: "
+                                                 f"{'whole' if phase == 'whole' else 'setup only'}")
+        ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(scn)
+        ax.xaxis.set_major_locator(FixedLocator(sizes))
+        ax.xaxis.set_major_formatter(FixedFormatter([str(s) for s in sizes]))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_title(f"{scn}")
         ax.set_xlabel("range (MiB)")
-        ax.set_ylabel("ms (median, min–max)")
+        ax.set_ylabel("ms")
         ax.grid(True, which="both", alpha=0.3)
         if i == 0:
             ax.legend(fontsize=7)
-    for j in range(n, rows * cols):
+    for j in range(len(scns), rows * cols):
         axes[j // cols][j % cols].axis("off")
-    fig.suptitle("Fault + migrate to the test_hmm device: two walks vs one (QEMU TCG VM, patched kernel)")
+    fig.suptitle("Fault and migrate to the test_hmm device: two walks (red) vs one walk (blue); "
+                 "median, bars min–max; QEMU TCG VM, patched kernel")
     fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
+    fig.savefig(out_png, dpi=100)
 
 
 if __name__ == "__main__":
