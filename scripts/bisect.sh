@@ -32,6 +32,9 @@ sparse=$(sparse_bin)
 
 st=$o.wb
 mkdir -p "$st"
+# The worktree's checkouts are ours while this runs.
+exec 7>"$st/lock"
+flock -n 7 || die "$wt is in use by another build check ($st/lock)"
 # The configuration comes from the tip, for every commit.
 rm -rf "$st/frags"; mkdir -p "$st/frags"
 cp "$TOP/configs/vm.config" "$st/frags/00-vm.config"

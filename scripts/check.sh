@@ -7,6 +7,10 @@
 . "$(dirname "$0")/common.sh"
 
 T0=$(date +%s)
+mkdir -p "$WORK"
+# One check at a time: the worktree and build directories are shared.
+exec 8>"$WORK/.check.lock"
+flock -n 8 || die "another 'make check' is running (lock $WORK/.check.lock)"
 LOGS=$WORK/check-logs
 CW=$WORK/check                 # worktree: base + series
 CO=$BUILD/check-x86            # VM kernel of the series (steps 3, 6, 7, 8)
