@@ -15,7 +15,7 @@
 # bench/time-vs-size.png (scripts/benchreport.py).
 #
 # Environment: BENCH_SIZES (MiB, default 2,8,64,256,512), BENCH_REPS (per
-# size, default 5,5,5,5,3), BENCH_CAPS (largest size of some scenarios,
+# size, default 5,5,9,5,3), BENCH_CAPS (largest size of some scenarios,
 # default rofile=8,cow=64,swap=64: the one walk is slow there),
 # BENCH_REPCAPS (most repetitions, default cow=3), BENCH_PLAIN_SIZES
 # (64,256,512), BENCH_PLAIN_REPS (5,5,3), BENCH_WALK_SIZE (8),
@@ -85,7 +85,7 @@ vmrun() {
 KIND=$kind
 MODE=$mode
 SIZES=${BENCH_SIZES:-2,8,64,256,512}
-REPS=${BENCH_REPS:-5,5,5,5,3}
+REPS=${BENCH_REPS:-5,5,9,5,3}
 CAPS=${BENCH_CAPS:-rofile=8,cow=64,swap=64}
 REPCAPS=${BENCH_REPCAPS:-cow=3}
 PLAIN_SIZES=${BENCH_PLAIN_SIZES:-64,256,512}

@@ -416,6 +416,41 @@ def main():
             w("Checks (first size): " + "; ".join(chk) + ".")
             w("")
 
+    # ---- where the time goes ------------------------------------------------
+    if S:
+        w("## Where the time of the whole migration goes (patched kernel, traced)")
+        w("")
+        w("Medians in ms of the whole-migration runs above (64 MiB and 256 MiB): the outermost "
+          "calls of the four traced functions, and the rest of the ioctl, which is test_hmm's "
+          "device side (allocating device pages and their backing pages, copying or zero-filling "
+          "them, its page table) and its read-back of the data to user space. mm = the four "
+          "functions together.")
+        w("")
+        w("| scenario | MiB | sequence | hmm_range_fault | migrate_vma_setup | migrate_vma_pages | migrate_vma_finalize | rest (driver) | whole | mm | one/two mm |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|")
+        fn = ["hmm_range_fault", "migrate_vma_setup", "migrate_vma_pages", "migrate_vma_finalize"]
+        for scn in SCN:
+            for s in [x for x in S.sizes(scn) if x in (64, 256)]:
+                mm = {}
+                for seq in ("two", "one"):
+                    ts = [t for t in S.times(scn, s, seq, "whole").values() if not S.bad(t) and t["us"]]
+                    if not ts:
+                        continue
+                    cols = [med([t["us"].get(f, 0) / 1000 for t in ts]) for f in fn]
+                    mm[seq] = [sum(t["us"].get(f, 0) for f in fn) / 1000 for t in ts]
+                    rest = med([t["ms"] - sum(t["us"].get(f, 0) for f in fn) / 1000 for t in ts])
+                    r = ""
+                    if seq == "one" and "two" in mm:
+                        A = S.times(scn, s, "two", "whole")
+                        B = S.times(scn, s, "one", "whole")
+                        rr = [sum(B[k]["us"].get(f, 0) for f in fn) / sum(A[k]["us"].get(f, 0) for f in fn)
+                              for k in sorted(set(A) & set(B))
+                              if not S.bad(A[k]) and not S.bad(B[k]) and A[k]["us"] and B[k]["us"]]
+                        r = rmm(rr)
+                    w(f"| {scn} | {s} | {seq} | " + " | ".join(fmt(c) for c in cols) +
+                      f" | {fmt(rest)} | {fmt(med([t['ms'] for t in ts]))} | {fmt(med(mm[seq]))} | {r} |")
+        w("")
+
     # ---- base vs patched ---------------------------------------------------
     if rounds:
         w("## Base (7.3) versus patched")
