@@ -4,7 +4,7 @@
 # patched), MODE, and the sizes and repetitions:
 #   MODE=cmp  the workload both kernels run (base versus patched): walk
 #             counts and timing of plain HMM_DMIRROR_MIGRATE_TO_DEV on
-#             present pages (PLAIN_SIZES/PLAIN_REPS; the series' kernel
+#             present 4 KiB pages and on THPs (PLAIN_SIZES/PLAIN_REPS; the series' kernel
 #             also runs the one walk, interleaved), then HMM_RUNS runs of
 #             hmm-tests' benchmark_thp_migration from the kernel's tree;
 #   MODE=seq  (series only) two walks versus one: walk counts per scenario
@@ -30,7 +30,7 @@ one=
 [ "$KIND" = patched ] && one=-o
 ./hmm-bench walks -s "$WALK_SIZE" -p
 phase walks
-./hmm-bench plain -s "$PLAIN_SIZES" -r "$PLAIN_REPS" $one -g
+./hmm-bench plain -s "$PLAIN_SIZES" -r "$PLAIN_REPS" -c present,thp $one -g
 phase plain
 # hmm-tests' own benchmark, from this kernel's tree.
 i=1

@@ -11,7 +11,7 @@
  *   hmm-bench info
  *   hmm-bench seq   [-s SIZES] [-r REPS] [-c SCENARIOS] [-m SCN=MiB,...]
  *                   [-R SCN=N,...] [-g]
- *   hmm-bench plain [-s SIZES] [-r REPS] [-o] [-g]
+ *   hmm-bench plain [-s SIZES] [-r REPS] [-c present,thp] [-o] [-g]
  *   hmm-bench walks [-s SIZE]  [-c SCENARIOS] [-p]
  *
  * SIZES are MiB, comma separated; REPS is one count or one per size; -m
@@ -606,7 +606,7 @@ int main(int argc, char **argv)
 	long sizes[16] = { 2, 8, 64, 256, 512 }, reps[16] = { 5 };
 	int nsizes = 5, nreps = 1, on[NSCN] = { 0 }, graph = 0, plain_only = 0;
 	long maxsize[NSCN] = { 0 }, maxreps[NSCN] = { 0 };
-	int with_one = 0;
+	int with_one = 0, cflag = 0;
 	const char *mode;
 	int opt, i, si;
 	size_t maxlen;
@@ -641,7 +641,7 @@ int main(int argc, char **argv)
 		}
 		case 's': nsizes = parse_list(optarg, sizes, 16); break;
 		case 'r': nreps = parse_list(optarg, reps, 16); break;
-		case 'c': parse_scn(optarg, on); break;
+		case 'c': parse_scn(optarg, on); cflag = 1; break;
 		case 'g': graph = 1; break;
 		case 'p': plain_only = 1; break;
 		default: return 2;
@@ -726,16 +726,25 @@ int main(int argc, char **argv)
 			}
 		}
 	} else if (!strcmp(mode, "plain")) {
-		for (si = 0; si < nsizes; si++) {
-			int n = reps[si < nreps ? si : nreps - 1], rep;
+		/* present pages unless -c names scenarios (present, thp) */
+		if (!cflag)
+			for (i = 0; i < NSCN; i++)
+				on[i] = i == PRESENT;
+		for (i = 0; i < NSCN; i++) {
+			if (!on[i] || (i != PRESENT && i != THP))
+				continue;
+			for (si = 0; si < nsizes; si++) {
+				int n = reps[si < nreps ? si : nreps - 1], rep;
+				size_t len = sizes[si] * MiB;
 
-			for (rep = 0; rep < n; rep++) {
-				/* -o: the one walk too, interleaved (series only) */
-				if (with_one && (rep & 1))
-					measure(PRESENT, sizes[si] * MiB, ONE, 0, rep, graph);
-				measure(PRESENT, sizes[si] * MiB, PLAIN, 0, rep, graph);
-				if (with_one && !(rep & 1))
-					measure(PRESENT, sizes[si] * MiB, ONE, 0, rep, graph);
+				for (rep = 0; rep < n; rep++) {
+					/* -o: the one walk too, interleaved (series only) */
+					if (with_one && (rep & 1))
+						measure(i, len, ONE, 0, rep, graph);
+					measure(i, len, PLAIN, 0, rep, graph);
+					if (with_one && !(rep & 1))
+						measure(i, len, ONE, 0, rep, graph);
+				}
 			}
 		}
 	} else if (!strcmp(mode, "walks")) {
