@@ -6,7 +6,8 @@
 # and cmdline.  The device-coherent variants get memory from the command
 # line (memmap= reserves 512 MiB; test_hmm's two coherent devices use 256
 # MiB each).  VM_TIMEOUT (seconds, default 900), VM_MEM (default 3G),
-# VM_SMP (default 2) and VM_APPEND (extra kernel arguments) adjust the run.
+# VM_SMP (default 2), VM_APPEND (extra kernel arguments) and VM_EACH (see
+# below) adjust the run.
 . "$(dirname "$0")/common.sh"
 
 [ $# -ge 3 ] || die "usage: vm.sh BZIMAGE OUTDIR HMM_TESTS [args...]"
@@ -32,6 +33,9 @@ ldd "$bin" | awk '/=>/ { print $3 } !/=>/ && $1 ~ /^\// { print $1 }' | while re
 	cp -L "$lib" "$root$lib"
 done
 args=$(printf ' %q' "$@")
+# VM_EACH=REGEX: run the matching tests one by one instead (for debugging:
+# the kernel log names the test before each one, so reports can be placed).
+each=${VM_EACH:-}
 cat > "$root/init" <<EOT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -49,8 +53,25 @@ if [ -e /sys/block/zram0/disksize ]; then
 fi
 echo "hmmwalk-vm: start \$(uname -r)" > /dev/kmsg
 cd /t
-./hmm-tests$args > /dev/ttyS1 2>&1
-rc=\$?
+if [ -n "$each" ]; then
+	# One test per run, each named in the kernel log before it starts.
+	rc=0
+	./hmm-tests -l 2>&1 | awk '
+		function flush(  i, j) { for (i = 0; i < nv; i++) for (j = 0; j < nt; j++) print cf "." v[i] "." t[j]; nv = nt = 0 }
+		/^----/ { flush(); next }
+		/^#/ || length(\$0) < 22 { next }
+		{ f = substr(\$0, 1, 21); vv = substr(\$0, 22, 26); tt = substr(\$0, 48)
+		  gsub(/ /, "", f); gsub(/ /, "", vv); gsub(/ /, "", tt)
+		  if (f != "") cf = f; if (vv != "") v[nv++] = vv; if (tt != "") t[nt++] = tt }
+		END { flush() }' | grep -E "\$each" > /tmp/tests
+	while read -r t; do
+		echo "hmmwalk-vm: test \$t" > /dev/kmsg
+		./hmm-tests -r "\$t" > /dev/ttyS1 2>&1 || rc=1
+	done < /tmp/tests
+else
+	./hmm-tests$args > /dev/ttyS1 2>&1
+	rc=\$?
+fi
 echo "hmmwalk-vm: exit=\$rc" > /dev/ttyS1
 echo "hmmwalk-vm: done exit=\$rc" > /dev/kmsg
 sync

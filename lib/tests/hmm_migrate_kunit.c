@@ -1,0 +1,968 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for hmm_range_fault() with HMM_PFN_REQ_MIGRATE, which faults a
+ * range and collects its pages for migration in one page table walk, and for
+ * migrate_vma_setup(), which is built on it.
+ *
+ * Each case maps memory in a user address space of its own, collects it,
+ * checks what was reported and what the page tables hold, then migrates it
+ * to no destination page, which puts everything back, and checks that
+ * nothing leaked: mappings, data, folio locks and references.
+ */
+
+#include <kunit/test.h>
+#include <linux/hmm.h>
+#include <linux/highmem.h>
+#include <linux/huge_mm.h>
+#include <linux/leafops.h>
+#include <linux/migrate.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/mmu_notifier.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/shmem_fs.h>
+#include <linux/swap.h>
+#include <linux/uaccess.h>
+
+#define HMM_KUNIT_NONE		ULONG_MAX	/* no page mapped */
+#define HMM_KUNIT_PMD_NR	(PMD_SIZE >> PAGE_SHIFT)
+
+static unsigned long hmm_kunit_val(unsigned long addr)
+{
+	return addr ^ 0x484d4d6b756e6974UL;
+}
+
+static void hmm_kunit_check_addr(struct kunit *test, unsigned long addr)
+{
+	KUNIT_ASSERT_NE_MSG(test, addr, 0, "kunit_vm_mmap() failed");
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR_VALUE(addr), "vm_mmap(): %ld",
+			       (long)addr);
+}
+
+/* Map @len bytes of private anonymous memory at an @align aligned address. */
+static unsigned long hmm_kunit_map(struct kunit *test, unsigned long len,
+				   unsigned long align)
+{
+	unsigned long addr;
+
+	addr = kunit_vm_mmap(test, NULL, 0, len + align - PAGE_SIZE,
+			     PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	hmm_kunit_check_addr(test, addr);
+	return ALIGN(addr, align);
+}
+
+/* Write hmm_kunit_val() into each page, which faults it in. */
+static void hmm_kunit_fill(struct kunit *test, unsigned long addr,
+			   unsigned long npages)
+{
+	for (; npages--; addr += PAGE_SIZE)
+		KUNIT_ASSERT_EQ(test, put_user(hmm_kunit_val(addr),
+					       (unsigned long __user *)addr), 0);
+}
+
+static bool hmm_kunit_data_ok(unsigned long addr)
+{
+	unsigned long val;
+
+	return !get_user(val, (unsigned long __user *)addr) &&
+	       val == hmm_kunit_val(addr);
+}
+
+/* Page table lookups, with the mmap lock held (or on an idle mm). */
+static pmd_t *hmm_kunit_pmdp(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud;
+
+	if (pgd_none(pgdp_get(pgd)))
+		return NULL;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(p4dp_get(p4d)))
+		return NULL;
+	pud = pud_offset(p4d, addr);
+	if (pud_none(pudp_get(pud)) || pud_leaf(pudp_get(pud)))
+		return NULL;
+	return pmd_offset(pud, addr);
+}
+
+static pmd_t hmm_kunit_pmd(struct mm_struct *mm, unsigned long addr)
+{
+	pmd_t *pmdp = hmm_kunit_pmdp(mm, addr);
+
+	return pmdp ? pmdp_get(pmdp) : __pmd(0);
+}
+
+/* The PTE for @addr, none if there is no PTE table. */
+static pte_t hmm_kunit_pte(struct mm_struct *mm, unsigned long addr)
+{
+	pmd_t *pmdp = hmm_kunit_pmdp(mm, addr);
+	pte_t *ptep, pte = __pte(0);
+	spinlock_t *ptl;	/* of the PTE table */
+
+	if (!pmdp)
+		return pte;
+	ptep = pte_offset_map_lock(mm, pmdp, addr, &ptl);
+	if (!ptep)
+		return pte;
+	pte = ptep_get(ptep);
+	pte_unmap_unlock(ptep, ptl);
+	return pte;
+}
+
+/* The pfn @addr maps, by a PMD or a PTE, or HMM_KUNIT_NONE. */
+static unsigned long hmm_kunit_pfn(struct mm_struct *mm, unsigned long addr)
+{
+	pmd_t pmd = hmm_kunit_pmd(mm, addr);
+	pte_t pte;
+
+	if (pmd_present(pmd) && pmd_leaf(pmd))
+		return pmd_pfn(pmd) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
+	pte = hmm_kunit_pte(mm, addr);
+	return pte_present(pte) ? pte_pfn(pte) : HMM_KUNIT_NONE;
+}
+
+/* A notifier skipping the invalidations of its own migration, as drivers do */
+struct hmm_kunit_notifier {
+	struct mmu_interval_notifier mni;
+	int own_migrate;
+};
+
+static bool hmm_kunit_invalidate(struct mmu_interval_notifier *mni,
+				 const struct mmu_notifier_range *range,
+				 unsigned long cur_seq)
+{
+	struct hmm_kunit_notifier *n =
+		container_of(mni, struct hmm_kunit_notifier, mni);
+
+	if (range->event == MMU_NOTIFY_MIGRATE && range->owner == n) {
+		n->own_migrate++;
+		return true;
+	}
+	mmu_interval_set_seq(mni, cur_seq);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops hmm_kunit_notifier_ops = {
+	.invalidate = hmm_kunit_invalidate,
+};
+
+static void hmm_kunit_notifier_remove(void *data)
+{
+	mmu_interval_notifier_remove(data);
+}
+
+static struct hmm_kunit_notifier *
+hmm_kunit_notifier(struct kunit *test, unsigned long start, unsigned long len)
+{
+	struct hmm_kunit_notifier *n;
+	int ret;
+
+	n = kunit_kzalloc(test, sizeof(*n), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, n);
+	ret = mmu_interval_notifier_insert(&n->mni, current->mm, start, len,
+					   &hmm_kunit_notifier_ops);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	ret = kunit_add_action_or_reset(test, hmm_kunit_notifier_remove,
+					&n->mni);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	return n;
+}
+
+/* hmm_range_fault() as drivers call it, retrying while invalidated. */
+static int hmm_kunit_fault(struct hmm_range *range)
+{
+	int ret;
+
+	do {
+		range->notifier_seq = mmu_interval_read_begin(range->notifier);
+		mmap_read_lock(current->mm);
+		ret = hmm_range_fault(range);
+		mmap_read_unlock(current->mm);
+	} while (ret == -EBUSY);
+	return ret;
+}
+
+static void hmm_migrate_test_pfn_layout(struct kunit *test)
+{
+	const unsigned long pfn = 0x12345;
+	unsigned long order, hmm_pfn;
+
+	KUNIT_EXPECT_EQ(test, HMM_PFN_MIGRATE, BIT(BITS_PER_LONG - 7));
+	KUNIT_EXPECT_EQ(test, HMM_PFN_REQ_MIGRATE, HMM_PFN_MIGRATE);
+	KUNIT_EXPECT_EQ(test, HMM_PFN_ORDER_SHIFT, BITS_PER_LONG - 12);
+	/* Seven flags, then the order field, then the pfn */
+	KUNIT_EXPECT_EQ(test, ~HMM_PFN_FLAGS, BIT(HMM_PFN_ORDER_SHIFT) - 1);
+	KUNIT_EXPECT_EQ(test, hweight_long(HMM_PFN_FLAGS & ~HMM_PFN_ORDER_MASK),
+			7);
+	KUNIT_EXPECT_EQ(test, HMM_PFN_ORDER_MASK >> HMM_PFN_ORDER_SHIFT,
+			BIT(HMM_PFN_ORDER_BITS) - 1);
+
+	/* Every order decodes with every flag set, and leaves the pfn alone */
+	for (order = 0; order < BIT(HMM_PFN_ORDER_BITS); order++) {
+		hmm_pfn = pfn | (HMM_PFN_FLAGS & ~HMM_PFN_ORDER_MASK) |
+			  order << HMM_PFN_ORDER_SHIFT;
+		KUNIT_EXPECT_EQ(test, hmm_pfn_to_map_order(hmm_pfn), order);
+		KUNIT_EXPECT_EQ(test, hmm_pfn_to_phys(hmm_pfn), PFN_PHYS(pfn));
+	}
+	KUNIT_EXPECT_EQ(test, hmm_pfn_to_map_order(pfn | HMM_PFN_MIGRATE), 0);
+
+#ifdef CONFIG_MIGRATION
+	/* The src encoding the walk fills in, and the new migrate_vma flag */
+	KUNIT_EXPECT_EQ(test, MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE |
+			MIGRATE_PFN_COMPOUND, BIT(1) | BIT(3) | BIT(4));
+	KUNIT_EXPECT_EQ(test, migrate_pfn(pfn), pfn << 6 | MIGRATE_PFN_VALID);
+	KUNIT_EXPECT_EQ(test, MIGRATE_VMA_FAULT &
+			(MIGRATE_VMA_SELECT_SYSTEM |
+			 MIGRATE_VMA_SELECT_DEVICE_PRIVATE |
+			 MIGRATE_VMA_SELECT_DEVICE_COHERENT |
+			 MIGRATE_VMA_SELECT_COMPOUND), 0);
+#endif
+}
+
+static void hmm_migrate_test_invalid(struct kunit *test)
+{
+	unsigned long addr, pfns[2] = {}, pfn;
+	struct hmm_range range = {};
+	int ret;
+
+	addr = hmm_kunit_map(test, 2 * PAGE_SIZE, PAGE_SIZE);
+	hmm_kunit_fill(test, addr, 2);
+	range.notifier = &hmm_kunit_notifier(test, addr, 2 * PAGE_SIZE)->mni;
+	range.start = addr;
+	range.end = addr + 2 * PAGE_SIZE;
+	range.hmm_pfns = pfns;
+
+	/* Not per page */
+	range.default_flags = HMM_PFN_REQ_FAULT;
+	range.pfn_flags_mask = HMM_PFN_REQ_MIGRATE;
+	pfns[0] = HMM_PFN_REQ_MIGRATE;
+	KUNIT_EXPECT_EQ(test, hmm_kunit_fault(&range), -EINVAL);
+	KUNIT_EXPECT_EQ(test, hmm_range_fault_unlocked_timeout(&range, 0),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, pfns[0], HMM_PFN_REQ_MIGRATE);
+
+	/* Not where the mmap lock may be dropped */
+	range.pfn_flags_mask = 0;
+	range.default_flags = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_MIGRATE;
+	KUNIT_EXPECT_EQ(test, hmm_range_fault_unlocked_timeout(&range, 0),
+			-EINVAL);
+
+	/* Not without a migrate_vma, nor without CONFIG_DEVICE_MIGRATION */
+	mmap_read_lock(current->mm);
+	ret = hmm_range_fault(&range);
+	pfn = hmm_kunit_pfn(current->mm, addr);
+	mmap_read_unlock(current->mm);
+	KUNIT_EXPECT_EQ(test, ret, IS_ENABLED(CONFIG_DEVICE_MIGRATION) ?
+			-EINVAL : -EOPNOTSUPP);
+	KUNIT_EXPECT_EQ(test, pfns[0], HMM_PFN_REQ_MIGRATE);
+
+#ifdef CONFIG_DEVICE_MIGRATION
+	{
+		unsigned long src[3] = { 1, 1, 1 }, dst[3];
+		struct migrate_vma mig = {
+			.start = addr, .end = addr + PAGE_SIZE,
+			.src = src, .dst = dst,
+			.flags = MIGRATE_VMA_SELECT_SYSTEM,
+		};
+
+		/* Nor with one for another range, or past its VMA */
+		range.migrate = &mig;
+		mmap_read_lock(current->mm);
+		mig.vma = vma_lookup(current->mm, addr);
+		KUNIT_EXPECT_EQ(test, hmm_range_fault(&range), -EINVAL);
+		mig.end = addr + 3 * PAGE_SIZE;
+		range.end = mig.end;
+		KUNIT_EXPECT_EQ(test, hmm_range_fault(&range), -EINVAL);
+		mmap_read_unlock(current->mm);
+		KUNIT_EXPECT_EQ(test, src[0] & src[1] & src[2], 1);
+		range.end = addr + 2 * PAGE_SIZE;
+		range.migrate = NULL;
+	}
+#endif
+
+	/* The range was left alone */
+	range.default_flags = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
+	KUNIT_EXPECT_EQ(test, hmm_kunit_fault(&range), 0);
+	KUNIT_EXPECT_EQ(test, pfns[0], pfn | HMM_PFN_VALID | HMM_PFN_WRITE);
+	KUNIT_EXPECT_TRUE(test, hmm_kunit_data_ok(addr));
+}
+
+#ifdef CONFIG_DEVICE_MIGRATION
+
+static void hmm_kunit_read(struct kunit *test, unsigned long addr)
+{
+	unsigned long val;
+
+	KUNIT_ASSERT_EQ(test, get_user(val, (unsigned long __user *)addr), 0);
+}
+
+/* Does @pfn hold data of the test (rather than nothing or a zero page)? */
+static bool hmm_kunit_own_pfn(unsigned long pfn)
+{
+	return pfn != HMM_KUNIT_NONE && !is_zero_pfn(pfn) &&
+	       !is_huge_zero_folio(pfn_folio(pfn));
+}
+
+struct hmm_kunit_migrate {
+	struct migrate_vma mig;
+	struct hmm_range range;
+	unsigned long *pfns;
+	/* What was mapped before, and the folio references, or -1 */
+	unsigned long *orig;
+	int *refs;
+};
+
+/* Record what @npages pages at @start map, and prepare to collect them. */
+static void hmm_kunit_migrate_init(struct kunit *test,
+				   struct hmm_kunit_migrate *m,
+				   unsigned long start, unsigned long npages,
+				   unsigned long default_flags,
+				   unsigned long select)
+{
+	unsigned long i;
+
+	memset(m, 0, sizeof(*m));
+	m->mig.src = kunit_kcalloc(test, npages, sizeof(long), GFP_KERNEL);
+	m->mig.dst = kunit_kcalloc(test, npages, sizeof(long), GFP_KERNEL);
+	m->pfns = kunit_kcalloc(test, npages, sizeof(long), GFP_KERNEL);
+	m->orig = kunit_kcalloc(test, npages, sizeof(long), GFP_KERNEL);
+	m->refs = kunit_kcalloc(test, npages, sizeof(int), GFP_KERNEL);
+	KUNIT_ASSERT_TRUE(test, m->mig.src && m->mig.dst && m->pfns &&
+			  m->orig && m->refs);
+	m->mig.start = start;
+	m->mig.end = start + npages * PAGE_SIZE;
+	m->mig.flags = select;
+	m->range.start = m->mig.start;
+	m->range.end = m->mig.end;
+	m->range.hmm_pfns = m->pfns;
+	m->range.default_flags = HMM_PFN_REQ_MIGRATE | default_flags;
+	m->range.migrate = &m->mig;
+
+	/* Faulted folios sit in per-CPU LRU batches, which hold a reference */
+	lru_add_drain_all();
+	mmap_read_lock(current->mm);
+	for (i = 0; i < npages; i++) {
+		m->orig[i] = hmm_kunit_pfn(current->mm, start + i * PAGE_SIZE);
+		/* Splitting a large folio changes its references */
+		m->refs[i] = hmm_kunit_own_pfn(m->orig[i]) &&
+			     !folio_test_large(pfn_folio(m->orig[i])) ?
+			     folio_ref_count(pfn_folio(m->orig[i])) : -1;
+	}
+	mmap_read_unlock(current->mm);
+}
+
+/*
+ * Take the mmap lock and collect, with @setup migrate_vma_setup(), otherwise
+ * hmm_range_fault(); hmm_kunit_restore() drops the lock.
+ */
+static void hmm_kunit_collect(struct kunit *test, struct hmm_kunit_migrate *m,
+			      bool setup, int ret, unsigned long cpages)
+{
+	mmap_read_lock(current->mm);
+	m->mig.vma = vma_lookup(current->mm, m->mig.start);
+	if (setup)
+		KUNIT_EXPECT_EQ(test, migrate_vma_setup(&m->mig), ret);
+	else
+		KUNIT_EXPECT_EQ(test, hmm_range_fault(&m->range), ret);
+	KUNIT_EXPECT_EQ(test, m->mig.cpages, cpages);
+}
+
+/* Migrate to no page, which restores all, and drop the mmap lock. */
+static void hmm_kunit_migrate_none(struct hmm_kunit_migrate *m)
+{
+	migrate_vma_pages(&m->mig);
+	migrate_vma_finalize(&m->mig);
+	mmap_read_unlock(current->mm);
+}
+
+/*
+ * The first @npages pages map what they mapped, with their data, and their
+ * folios are unlocked and have the references they had.
+ */
+static void hmm_kunit_expect_restored(struct kunit *test,
+				      struct hmm_kunit_migrate *m,
+				      unsigned long npages)
+{
+	unsigned long i, moved = 0, locked = 0, refs = 0, data = 0;
+	struct folio *folio;
+
+	lru_add_drain_all();
+	mmap_read_lock(current->mm);
+	for (i = 0; i < npages; i++) {
+		if (hmm_kunit_pfn(current->mm, m->mig.start + i * PAGE_SIZE) !=
+		    m->orig[i])
+			moved++;
+		if (!hmm_kunit_own_pfn(m->orig[i]))
+			continue;
+		folio = pfn_folio(m->orig[i]);
+		locked += folio_test_locked(folio);
+		refs += m->refs[i] >= 0 && folio_ref_count(folio) != m->refs[i];
+	}
+	mmap_read_unlock(current->mm);
+	for (i = 0; i < npages; i++)
+		if (hmm_kunit_own_pfn(m->orig[i]))
+			data += !hmm_kunit_data_ok(m->mig.start + i * PAGE_SIZE);
+	KUNIT_EXPECT_EQ_MSG(test, moved, 0, "pages not mapped back");
+	KUNIT_EXPECT_EQ_MSG(test, locked, 0, "folios left locked");
+	KUNIT_EXPECT_EQ_MSG(test, refs, 0, "folio references changed");
+	KUNIT_EXPECT_EQ_MSG(test, data, 0, "pages with other data");
+}
+
+static void hmm_kunit_restore(struct kunit *test, struct hmm_kunit_migrate *m,
+			      unsigned long npages)
+{
+	hmm_kunit_migrate_none(m);
+	hmm_kunit_expect_restored(test, m, npages);
+}
+
+static bool hmm_kunit_is_migration(pte_t pte, unsigned long pfn)
+{
+	softleaf_t entry = softleaf_from_pte(pte);
+
+	return softleaf_is_migration(entry) && softleaf_to_pfn(entry) == pfn;
+}
+
+/* Page @i, mapping @pfn, was collected: reported, locked, unmapped. */
+static void hmm_kunit_expect_collected(struct kunit *test,
+				       struct hmm_kunit_migrate *m,
+				       unsigned long i, unsigned long pfn,
+				       bool write)
+{
+	pte_t pte = hmm_kunit_pte(current->mm, m->mig.start + i * PAGE_SIZE);
+
+	KUNIT_EXPECT_EQ(test, m->pfns[i], pfn | HMM_PFN_VALID |
+			HMM_PFN_MIGRATE | (write ? HMM_PFN_WRITE : 0));
+	KUNIT_EXPECT_EQ(test, m->mig.src[i], migrate_pfn(pfn) |
+			MIGRATE_PFN_MIGRATE | (write ? MIGRATE_PFN_WRITE : 0));
+	KUNIT_EXPECT_TRUE(test, hmm_kunit_is_migration(pte, pfn));
+	KUNIT_EXPECT_TRUE(test, folio_test_locked(pfn_folio(pfn)));
+}
+
+/* Page @i was collected as a hole, to be populated, and left alone. */
+static void hmm_kunit_expect_hole(struct kunit *test,
+				  struct hmm_kunit_migrate *m, unsigned long i,
+				  unsigned long src)
+{
+	unsigned long addr = m->mig.start + i * PAGE_SIZE;
+
+	KUNIT_EXPECT_EQ(test, m->pfns[i], HMM_PFN_MIGRATE);
+	KUNIT_EXPECT_EQ(test, m->mig.src[i], src);
+	KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(current->mm, addr), m->orig[i]);
+}
+
+/* Never-touched, zero-page and present pages in one walk. */
+static void hmm_migrate_test_collect(struct kunit *test)
+{
+	struct hmm_kunit_notifier *n;
+	struct hmm_kunit_migrate m;
+	unsigned long addr, seq;
+
+	addr = hmm_kunit_map(test, 4 * PAGE_SIZE, PAGE_SIZE);
+	hmm_kunit_read(test, addr + PAGE_SIZE);
+	hmm_kunit_fill(test, addr + 2 * PAGE_SIZE, 2);
+	hmm_kunit_migrate_init(test, &m, addr, 4, HMM_PFN_REQ_FAULT |
+			       HMM_PFN_REQ_WRITE, MIGRATE_VMA_SELECT_SYSTEM);
+	KUNIT_ASSERT_EQ(test, m.orig[0], HMM_KUNIT_NONE);
+	KUNIT_ASSERT_TRUE(test, is_zero_pfn(m.orig[1]));
+
+	/* range->notifier is optional; a driver's must skip its migration */
+	n = hmm_kunit_notifier(test, addr, 4 * PAGE_SIZE);
+	m.mig.pgmap_owner = n;
+	m.range.notifier = &n->mni;
+	seq = mmu_interval_read_begin(&n->mni);
+	m.range.notifier_seq = seq;
+	/* A driver reuses dst: stale entries would be taken for its pages */
+	memset(m.mig.dst, 0xff, 4 * sizeof(long));
+
+	hmm_kunit_collect(test, &m, false, 0, 4);
+	KUNIT_EXPECT_NULL(test, memchr_inv(m.mig.dst, 0, 4 * sizeof(long)));
+	/* Neither faulted for write, nor at all */
+	hmm_kunit_expect_hole(test, &m, 0, MIGRATE_PFN_MIGRATE);
+	hmm_kunit_expect_hole(test, &m, 1, MIGRATE_PFN_MIGRATE);
+	hmm_kunit_expect_collected(test, &m, 2, m.orig[2], true);
+	hmm_kunit_expect_collected(test, &m, 3, m.orig[3], true);
+	KUNIT_EXPECT_GE(test, n->own_migrate, 1);
+	KUNIT_EXPECT_FALSE(test, mmu_interval_read_retry(&n->mni, seq));
+	hmm_kunit_restore(test, &m, 4);
+}
+
+/* A folio someone else holds locked is not collected. */
+static void hmm_migrate_test_locked_folio(struct kunit *test)
+{
+	struct hmm_kunit_migrate m;
+	struct folio *locked;
+	unsigned long addr;
+
+	addr = hmm_kunit_map(test, 3 * PAGE_SIZE, PAGE_SIZE);
+	hmm_kunit_fill(test, addr, 3);
+	hmm_kunit_migrate_init(test, &m, addr, 3, HMM_PFN_REQ_FAULT |
+			       HMM_PFN_REQ_WRITE, MIGRATE_VMA_SELECT_SYSTEM);
+	locked = pfn_folio(m.orig[1]);
+	KUNIT_ASSERT_TRUE(test, folio_trylock(locked));
+
+	hmm_kunit_collect(test, &m, false, 0, 2);
+	hmm_kunit_expect_collected(test, &m, 0, m.orig[0], true);
+	hmm_kunit_expect_collected(test, &m, 2, m.orig[2], true);
+	KUNIT_EXPECT_EQ(test, m.pfns[1], m.orig[1] | HMM_PFN_VALID |
+			HMM_PFN_WRITE);
+	KUNIT_EXPECT_EQ(test, m.mig.src[1], 0);
+	KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(current->mm, addr + PAGE_SIZE),
+			m.orig[1]);
+	KUNIT_EXPECT_EQ(test, folio_ref_count(locked), m.refs[1]);
+	hmm_kunit_migrate_none(&m);
+	/* Its lock is left to its owner */
+	KUNIT_EXPECT_TRUE(test, folio_test_locked(locked));
+	folio_unlock(locked);
+	hmm_kunit_expect_restored(test, &m, 3);
+}
+
+/*
+ * A shmem file of @npages mapped privately with @prot at the returned address
+ * and shared at *@shared; its first @ndata pages hold the hmm_kunit_val() of
+ * the private address.
+ */
+static unsigned long hmm_kunit_map_file(struct kunit *test,
+					unsigned long npages,
+					unsigned long ndata, unsigned long prot,
+					unsigned long *shared)
+{
+	unsigned long len = npages * PAGE_SIZE, addr, i;
+	unsigned long __user *uptr;
+	struct file *file;
+
+	file = shmem_file_setup("hmm_migrate_kunit", len, EMPTY_VMA_FLAGS);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(file));
+	*shared = kunit_vm_mmap(test, file, 0, len, PROT_READ | PROT_WRITE,
+				MAP_SHARED, 0);
+	addr = kunit_vm_mmap(test, file, 0, len, prot, MAP_PRIVATE, 0);
+	fput(file);
+	hmm_kunit_check_addr(test, *shared);
+	hmm_kunit_check_addr(test, addr);
+	for (i = 0; i < ndata * PAGE_SIZE; i += PAGE_SIZE) {
+		uptr = (unsigned long __user *)(*shared + i);
+		KUNIT_ASSERT_EQ(test, put_user(hmm_kunit_val(addr + i), uptr),
+				0);
+	}
+	return addr;
+}
+
+/* An error after pages were collected leaves none collected. */
+static void hmm_migrate_test_errors(struct kunit *test)
+{
+	struct hmm_kunit_migrate m;
+	unsigned long addr, shared, i;
+
+	/* Page cache pages in a read-only private mapping, and a hole */
+	addr = hmm_kunit_map_file(test, 4, 3, PROT_READ, &shared);
+	for (i = 0; i < 3; i++)
+		hmm_kunit_read(test, addr + i * PAGE_SIZE);
+	hmm_kunit_migrate_init(test, &m, addr, 4, HMM_PFN_REQ_FAULT,
+			       MIGRATE_VMA_SELECT_SYSTEM);
+
+	/* Pages 0-2 are collected, page 3 is faulted: SIGKILL stops there */
+	allow_signal(SIGKILL);
+	send_sig(SIGKILL, current, 1);
+	hmm_kunit_collect(test, &m, false, -EINTR, 0);
+	flush_signals(current);
+	disallow_signal(SIGKILL);
+	KUNIT_EXPECT_NULL(test, memchr_inv(m.mig.src, 0, 4 * sizeof(long)));
+	hmm_kunit_restore(test, &m, 3);	/* npages is 0: nothing to migrate */
+
+	/* Page 3, mapped now, needs a write fault: -EPERM */
+	memset(m.pfns, 0, 4 * sizeof(long));
+	m.range.pfn_flags_mask = HMM_PFN_REQ_WRITE;
+	m.pfns[3] = HMM_PFN_REQ_WRITE;
+	hmm_kunit_collect(test, &m, false, -EPERM, 0);
+	KUNIT_EXPECT_NULL(test, memchr_inv(m.mig.src, 0, 4 * sizeof(long)));
+	hmm_kunit_restore(test, &m, 3);
+}
+
+/*
+ * Read-only pages of a writable VMA (page cache pages of a private mapping):
+ * migrate_vma_setup() collects them as they are, and with MIGRATE_VMA_FAULT
+ * breaks COW first.
+ */
+static void hmm_migrate_test_write_fault(struct kunit *test)
+{
+	unsigned long addr, shared, new, val, i;
+	struct hmm_kunit_migrate m;
+	pte_t pte;
+
+	addr = hmm_kunit_map_file(test, 2, 2, PROT_READ | PROT_WRITE, &shared);
+	hmm_kunit_read(test, addr);
+	hmm_kunit_read(test, addr + PAGE_SIZE);
+	hmm_kunit_migrate_init(test, &m, addr, 2, 0,
+			       MIGRATE_VMA_SELECT_SYSTEM);
+
+	memset(m.mig.dst, 0xff, 2 * sizeof(long));
+	hmm_kunit_collect(test, &m, true, 0, 2);
+	/* dst was lent to hmm_range_fault() and is cleared */
+	KUNIT_EXPECT_NULL(test, memchr_inv(m.mig.dst, 0, 2 * sizeof(long)));
+	for (i = 0; i < 2; i++) {
+		pte = hmm_kunit_pte(current->mm, addr + i * PAGE_SIZE);
+		KUNIT_EXPECT_EQ(test, m.mig.src[i], migrate_pfn(m.orig[i]) |
+				MIGRATE_PFN_MIGRATE);
+		KUNIT_EXPECT_TRUE(test, hmm_kunit_is_migration(pte, m.orig[i]));
+	}
+	hmm_kunit_restore(test, &m, 2);
+
+	m.mig.flags |= MIGRATE_VMA_FAULT;
+	hmm_kunit_collect(test, &m, true, 0, 2);
+	for (i = 0; i < 2; i++) {
+		new = m.mig.src[i] >> MIGRATE_PFN_SHIFT;
+		KUNIT_EXPECT_NE(test, new, m.orig[i]);
+		KUNIT_EXPECT_EQ(test, m.mig.src[i], migrate_pfn(new) |
+				MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE);
+		KUNIT_EXPECT_TRUE(test, folio_test_anon(pfn_folio(new)));
+		m.orig[i] = new;
+		m.refs[i] = 1;
+	}
+	hmm_kunit_restore(test, &m, 2);
+	/* Written to the copies, not the file */
+	for (i = 0; i < 2; i++) {
+		KUNIT_EXPECT_EQ(test, put_user(0UL, (unsigned long __user *)
+					       (addr + i * PAGE_SIZE)), 0);
+		KUNIT_EXPECT_EQ(test, get_user(val, (unsigned long __user *)
+					       (shared + i * PAGE_SIZE)), 0);
+		KUNIT_EXPECT_EQ(test, val, hmm_kunit_val(addr + i * PAGE_SIZE));
+	}
+}
+
+/* A fork()ed copy of the test's mm, in a kernel thread that sleeps. */
+struct hmm_kunit_child {
+	struct completion ready, release, done;
+	struct mm_struct *mm;
+};
+
+static int hmm_kunit_child_fn(void *data)
+{
+	struct hmm_kunit_child *child = data;
+
+	child->mm = current->mm;
+	mmget(child->mm);
+	complete(&child->ready);
+	wait_for_completion(&child->release);
+	complete(&child->done);
+	do_exit(0);
+}
+
+static void hmm_kunit_child_release(void *data)
+{
+	struct hmm_kunit_child *child = data;
+
+	complete(&child->release);
+	wait_for_completion(&child->done);
+	mmput(child->mm);
+}
+
+static struct hmm_kunit_child *hmm_kunit_fork(struct kunit *test)
+{
+	struct kernel_clone_args args = {
+		.flags = CLONE_UNTRACED,
+		.exit_signal = SIGCHLD,
+		.fn = hmm_kunit_child_fn,
+		.name = "hmm_kunit_fork",
+		.kthread = 1,
+	};
+	struct hmm_kunit_child *child;
+	int ret;
+
+	child = kunit_kzalloc(test, sizeof(*child), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, child);
+	init_completion(&child->ready);
+	init_completion(&child->release);
+	init_completion(&child->done);
+	args.fn_arg = child;
+	KUNIT_ASSERT_GT(test, kernel_clone(&args), 0);
+	wait_for_completion(&child->ready);
+	ret = kunit_add_action_or_reset(test, hmm_kunit_child_release, child);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	return child;
+}
+
+/*
+ * Pages COW-shared with a child are collected shared (the child's mapping
+ * too) for read, and copied first for write.  The child sleeps: its page
+ * tables are read without its mmap lock.
+ */
+static void hmm_migrate_test_cow(struct kunit *test)
+{
+	struct hmm_kunit_child *child;
+	struct hmm_kunit_migrate m;
+	unsigned long addr, a, new, i;
+	void *kaddr;
+	pte_t pte;
+
+	addr = hmm_kunit_map(test, 2 * PAGE_SIZE, PAGE_SIZE);
+	hmm_kunit_fill(test, addr, 2);
+	child = hmm_kunit_fork(test);
+	hmm_kunit_migrate_init(test, &m, addr, 2, HMM_PFN_REQ_FAULT,
+			       MIGRATE_VMA_SELECT_SYSTEM);
+
+	hmm_kunit_collect(test, &m, false, 0, 2);
+	for (i = 0, a = addr; i < 2; i++, a += PAGE_SIZE) {
+		hmm_kunit_expect_collected(test, &m, i, m.orig[i], false);
+		pte = hmm_kunit_pte(child->mm, a);
+		KUNIT_EXPECT_TRUE(test, hmm_kunit_is_migration(pte, m.orig[i]));
+	}
+	hmm_kunit_restore(test, &m, 2);
+	for (i = 0, a = addr; i < 2; i++, a += PAGE_SIZE)
+		KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(child->mm, a), m.orig[i]);
+
+	m.range.default_flags |= HMM_PFN_REQ_WRITE;
+	hmm_kunit_collect(test, &m, false, 0, 2);
+	for (i = 0, a = addr; i < 2; i++, a += PAGE_SIZE) {
+		new = m.pfns[i] & ~HMM_PFN_FLAGS;
+		KUNIT_EXPECT_NE(test, new, m.orig[i]);
+		hmm_kunit_expect_collected(test, &m, i, new, true);
+		KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(child->mm, a), m.orig[i]);
+		KUNIT_EXPECT_EQ(test, folio_mapcount(pfn_folio(m.orig[i])), 1);
+		/* The child's copy keeps the data */
+		kaddr = kmap_local_pfn(m.orig[i]);
+		KUNIT_EXPECT_EQ(test, *(unsigned long *)kaddr, hmm_kunit_val(a));
+		kunmap_local(kaddr);
+		m.orig[i] = new;
+		m.refs[i] = 1;
+	}
+	hmm_kunit_restore(test, &m, 2);
+}
+
+static void hmm_kunit_need_thp(struct kunit *test)
+{
+	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) ||
+	    !thp_migration_supported())
+		kunit_skip(test, "needs THP and THP migration");
+}
+
+/* The huge zero page and an empty PMD are holes too. */
+static void hmm_migrate_test_pmd_holes(struct kunit *test)
+{
+	const unsigned long nr = 2 * HMM_KUNIT_PMD_NR;
+	struct mm_struct *mm = current->mm;
+	struct hmm_kunit_migrate m;
+	unsigned long addr, i;
+	bool zero;
+
+	hmm_kunit_need_thp(test);
+	addr = hmm_kunit_map(test, 2 * PMD_SIZE, PMD_SIZE);
+	hmm_kunit_read(test, addr);
+	mmap_read_lock(mm);
+	zero = is_huge_zero_pmd(hmm_kunit_pmd(mm, addr));
+	mmap_read_unlock(mm);
+	if (!zero)
+		kunit_skip(test, "no huge zero page (transparent_hugepage/use_zero_page?)");
+
+	/* With SELECT_COMPOUND: a compound entry per PMD */
+	hmm_kunit_migrate_init(test, &m, addr, nr, HMM_PFN_REQ_FAULT,
+			       MIGRATE_VMA_SELECT_SYSTEM |
+			       MIGRATE_VMA_SELECT_COMPOUND);
+	hmm_kunit_collect(test, &m, false, 0, 2);
+	for (i = 0; i < nr; i++)
+		hmm_kunit_expect_hole(test, &m, i, i % HMM_KUNIT_PMD_NR ? 0 :
+				      MIGRATE_PFN_MIGRATE |
+				      MIGRATE_PFN_COMPOUND);
+	KUNIT_EXPECT_TRUE(test, is_huge_zero_pmd(hmm_kunit_pmd(mm, addr)));
+	hmm_kunit_restore(test, &m, nr);
+
+	/* Without: an entry per page */
+	m.mig.flags = MIGRATE_VMA_SELECT_SYSTEM;
+	hmm_kunit_collect(test, &m, false, 0, nr);
+	for (i = 0; i < nr; i++)
+		hmm_kunit_expect_hole(test, &m, i, MIGRATE_PFN_MIGRATE);
+	KUNIT_EXPECT_TRUE(test, is_huge_zero_pmd(hmm_kunit_pmd(mm, addr)));
+	hmm_kunit_restore(test, &m, nr);
+}
+
+/* Map a PMD-aligned THP holding data; return its address. */
+static unsigned long hmm_kunit_thp(struct kunit *test, unsigned long *head)
+{
+	unsigned long addr;
+	pmd_t pmd;
+
+	hmm_kunit_need_thp(test);
+	addr = hmm_kunit_map(test, PMD_SIZE, PMD_SIZE);
+	hmm_kunit_fill(test, addr, HMM_KUNIT_PMD_NR);
+	mmap_read_lock(current->mm);
+	pmd = hmm_kunit_pmd(current->mm, addr);
+	mmap_read_unlock(current->mm);
+	if (!pmd_present(pmd) || !pmd_trans_huge(pmd))
+		kunit_skip(test, "no PMD-mapped THP (THP disabled, or none free)");
+	*head = pmd_pfn(pmd);
+	return addr;
+}
+
+/* A THP in a PMD range with SELECT_COMPOUND is collected whole. */
+static void hmm_migrate_test_thp_whole(struct kunit *test)
+{
+	const unsigned long order_flags = (unsigned long)
+		(PMD_SHIFT - PAGE_SHIFT) << HMM_PFN_ORDER_SHIFT;
+	struct hmm_kunit_migrate m;
+	unsigned long addr, head, i;
+	struct folio *folio;
+	int refs;
+	pmd_t pmd;
+
+	addr = hmm_kunit_thp(test, &head);
+	folio = pfn_folio(head);
+	hmm_kunit_migrate_init(test, &m, addr, HMM_KUNIT_PMD_NR,
+			       HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+			       MIGRATE_VMA_SELECT_SYSTEM |
+			       MIGRATE_VMA_SELECT_COMPOUND);
+	refs = folio_ref_count(folio);
+
+	hmm_kunit_collect(test, &m, false, 0, 1);
+	KUNIT_EXPECT_EQ(test, m.mig.src[0], migrate_pfn(head) |
+			MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND |
+			MIGRATE_PFN_WRITE);
+	i = (HMM_KUNIT_PMD_NR - 1) * sizeof(long);
+	KUNIT_EXPECT_NULL(test, memchr_inv(m.mig.src + 1, 0, i));
+	for (i = 0; i < HMM_KUNIT_PMD_NR; i++)
+		KUNIT_EXPECT_EQ(test, m.pfns[i], (head + i) | HMM_PFN_VALID |
+				HMM_PFN_WRITE | HMM_PFN_MIGRATE | order_flags);
+	pmd = hmm_kunit_pmd(current->mm, addr);
+	KUNIT_EXPECT_TRUE(test, pmd_is_migration_entry(pmd));
+	KUNIT_EXPECT_EQ(test, softleaf_to_pfn(softleaf_from_pmd(pmd)), head);
+	KUNIT_EXPECT_EQ(test, folio_order(folio), PMD_SHIFT - PAGE_SHIFT);
+	KUNIT_EXPECT_TRUE(test, folio_test_locked(folio));
+	hmm_kunit_restore(test, &m, HMM_KUNIT_PMD_NR);
+
+	mmap_read_lock(current->mm);
+	pmd = hmm_kunit_pmd(current->mm, addr);
+	mmap_read_unlock(current->mm);
+	KUNIT_EXPECT_TRUE(test, pmd_trans_huge(pmd));
+	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), refs);
+}
+
+struct hmm_kunit_split_param {
+	const char *desc;
+	unsigned long select, first, npages;
+};
+
+static const struct hmm_kunit_split_param hmm_kunit_split_params[] = {
+	{ "PMD range, no SELECT_COMPOUND", MIGRATE_VMA_SELECT_SYSTEM,
+	  0, HMM_KUNIT_PMD_NR },
+	{ "half PMD range", MIGRATE_VMA_SELECT_SYSTEM |
+	  MIGRATE_VMA_SELECT_COMPOUND, HMM_KUNIT_PMD_NR / 2,
+	  HMM_KUNIT_PMD_NR / 2 },
+	{ "one page", MIGRATE_VMA_SELECT_SYSTEM |
+	  MIGRATE_VMA_SELECT_COMPOUND, 1, 1 },
+};
+
+KUNIT_ARRAY_PARAM_DESC(hmm_kunit_split, hmm_kunit_split_params, desc);
+
+/* Otherwise the THP is split and its pages are collected one by one. */
+static void hmm_migrate_test_thp_split(struct kunit *test)
+{
+	const struct hmm_kunit_split_param *p = test->param_value;
+	unsigned long addr, head, pfn, i;
+	struct hmm_kunit_migrate m;
+
+	addr = hmm_kunit_thp(test, &head);
+	hmm_kunit_migrate_init(test, &m, addr + p->first * PAGE_SIZE,
+			       p->npages, HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+			       p->select);
+
+	hmm_kunit_collect(test, &m, false, 0, p->npages);
+	KUNIT_EXPECT_FALSE(test, folio_test_large(pfn_folio(head)));
+	/* Reported as mapped by PTEs now: order 0 */
+	for (i = 0; i < p->npages; i++)
+		hmm_kunit_expect_collected(test, &m, i, head + p->first + i,
+					   true);
+	/* The rest of the THP stays mapped */
+	for (i = 0; i < HMM_KUNIT_PMD_NR; i++) {
+		if (i >= p->first && i < p->first + p->npages)
+			continue;
+		pfn = hmm_kunit_pfn(current->mm, addr + i * PAGE_SIZE);
+		KUNIT_EXPECT_EQ(test, pfn, head + i);
+	}
+	hmm_kunit_restore(test, &m, p->npages);
+}
+
+/* A PTE-mapped THP is split, even with SELECT_COMPOUND. */
+static void hmm_migrate_test_thp_pte_mapped(struct kunit *test)
+{
+	const unsigned long hole = 5;
+	struct hmm_kunit_migrate m;
+	unsigned long addr, head, i;
+
+	addr = hmm_kunit_thp(test, &head);
+	/* Zapping one page maps the rest of the THP with PTEs */
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, addr + hole * PAGE_SIZE,
+					 PAGE_SIZE, MADV_DONTNEED), 0);
+	hmm_kunit_migrate_init(test, &m, addr, HMM_KUNIT_PMD_NR,
+			       HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+			       MIGRATE_VMA_SELECT_SYSTEM |
+			       MIGRATE_VMA_SELECT_COMPOUND);
+	if (m.orig[0] != head || !folio_test_large(pfn_folio(head)) ||
+	    m.orig[hole] != HMM_KUNIT_NONE)
+		kunit_skip(test, "MADV_DONTNEED left no PTE-mapped THP");
+
+	hmm_kunit_collect(test, &m, false, 0, HMM_KUNIT_PMD_NR);
+	KUNIT_EXPECT_FALSE(test, folio_test_large(pfn_folio(head)));
+	for (i = 0; i < HMM_KUNIT_PMD_NR; i++) {
+		if (i == hole)
+			hmm_kunit_expect_hole(test, &m, i, MIGRATE_PFN_MIGRATE);
+		else
+			hmm_kunit_expect_collected(test, &m, i, head + i,
+						   true);
+	}
+	hmm_kunit_restore(test, &m, HMM_KUNIT_PMD_NR);
+}
+
+#else /* CONFIG_DEVICE_MIGRATION */
+
+#define HMM_KUNIT_NEEDS_MIGRATION(name)					\
+static void name(struct kunit *test)					\
+{									\
+	kunit_skip(test, "needs CONFIG_DEVICE_MIGRATION (ZONE_DEVICE)"); \
+}
+
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_collect)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_locked_folio)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_errors)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_write_fault)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_cow)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_pmd_holes)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_whole)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_split)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_pte_mapped)
+#define hmm_kunit_split_gen_params NULL
+
+#endif /* CONFIG_DEVICE_MIGRATION */
+
+static int hmm_migrate_test_init(struct kunit *test)
+{
+	/* Each case runs in a thread of its own: give it an mm of its own */
+	return kunit_attach_mm();
+}
+
+static struct kunit_case hmm_migrate_test_cases[] = {
+	KUNIT_CASE(hmm_migrate_test_pfn_layout),
+	KUNIT_CASE(hmm_migrate_test_invalid),
+	KUNIT_CASE(hmm_migrate_test_collect),
+	KUNIT_CASE(hmm_migrate_test_locked_folio),
+	KUNIT_CASE(hmm_migrate_test_errors),
+	KUNIT_CASE(hmm_migrate_test_write_fault),
+	KUNIT_CASE(hmm_migrate_test_cow),
+	KUNIT_CASE(hmm_migrate_test_pmd_holes),
+	KUNIT_CASE(hmm_migrate_test_thp_whole),
+	KUNIT_CASE_PARAM(hmm_migrate_test_thp_split,
+			 hmm_kunit_split_gen_params),
+	KUNIT_CASE(hmm_migrate_test_thp_pte_mapped),
+	{}
+};
+
+static struct kunit_suite hmm_migrate_test_suite = {
+	.name = "hmm_migrate",
+	.init = hmm_migrate_test_init,
+	.test_cases = hmm_migrate_test_cases,
+};
+
+kunit_test_suite(hmm_migrate_test_suite);
+
+MODULE_DESCRIPTION("KUnit tests for hmm_range_fault() with HMM_PFN_REQ_MIGRATE");
+MODULE_LICENSE("GPL");
