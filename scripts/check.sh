@@ -80,6 +80,14 @@ s_apply() {
 s_checkpatch() {
 	[ ${#patches[@]} -gt 0 ] || skip "patches/ holds no series"
 	local allow=$TOP/expect/checkpatch.allow p bad=0 out name line type
+	# checkpatch runs scripts/spdxcheck.py with the python3 on PATH, which
+	# needs ply (Debian's python3-ply, for /usr/bin/python3).
+	if ! python3 -c 'import ply' 2>/dev/null; then
+		/usr/bin/python3 -c 'import ply' 2>/dev/null ||
+			die "python3 has no ply module: apt-get install python3-ply (make deps)"
+		mkdir -p "$WORK/pybin"; ln -sf /usr/bin/python3 "$WORK/pybin/python3"
+		PATH=$WORK/pybin:$PATH
+	fi
 	for p in "${patches[@]}"; do
 		name=$(basename "$p")
 		out=$(cd "$CW" && perl scripts/checkpatch.pl --strict --show-types --no-summary --terse "$p" 2>&1 || true)
