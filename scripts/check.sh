@@ -81,10 +81,10 @@ s_checkpatch() {
 	[ ${#patches[@]} -gt 0 ] || skip "patches/ holds no series"
 	local allow=$TOP/expect/checkpatch.allow p bad=0 out name line type
 	# checkpatch runs scripts/spdxcheck.py with the python3 on PATH, which
-	# needs ply (Debian's python3-ply, for /usr/bin/python3).
-	if ! python3 -c 'import ply' 2>/dev/null; then
-		/usr/bin/python3 -c 'import ply' 2>/dev/null ||
-			die "python3 has no ply module: apt-get install python3-ply (make deps)"
+	# needs ply and git (Debian's python3-ply and python3-git).
+	if ! python3 -c 'import ply, git' 2>/dev/null; then
+		/usr/bin/python3 -c 'import ply, git' 2>/dev/null ||
+			die "python3 lacks ply or git: apt-get install python3-ply python3-git (make deps)"
 		mkdir -p "$WORK/pybin"; ln -sf /usr/bin/python3 "$WORK/pybin/python3"
 		PATH=$WORK/pybin:$PATH
 	fi

@@ -15,7 +15,7 @@ export DEBIAN_FRONTEND=noninteractive
 PKGS=(build-essential dpkg-dev flex bison bc libelf-dev libssl-dev dwarves
       ccache git python3 perl rsync cpio kmod busybox-static
       qemu-system-x86 libcap-dev libnuma-dev file xz-utils
-      python3-matplotlib python3-ply)
+      python3-matplotlib python3-ply python3-git)
 
 missing=()
 for p in "${PKGS[@]}"; do
