@@ -1553,14 +1553,15 @@ enum dmirror_fault_walk {
  * Fault in [addr, end), at most one PMD, collect it for migration the way
  * @walk says and migrate it to device memory.  @bufs holds the hmm pfns, src
  * and dst arrays, PTRS_PER_PTE entries each.  Called and returns with the
- * mmap lock held, but drops it to wait for invalidations.
+ * mmap lock held, but drops it to wait for invalidations, which it counts in
+ * @retries.
  */
 static int dmirror_migrate_on_fault_chunk(struct dmirror *dmirror,
 					  struct mm_struct *mm,
 					  unsigned long addr, unsigned long end,
 					  enum dmirror_fault_walk walk,
 					  struct migrate_vma *args,
-					  unsigned long *bufs)
+					  unsigned long *bufs, u64 *retries)
 {
 	unsigned long timeout =
 		jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
@@ -1617,6 +1618,7 @@ static int dmirror_migrate_on_fault_chunk(struct dmirror *dmirror,
 		if (ret != -EBUSY)
 			break;
 		/* Let the invalidation finish, then start over. */
+		(*retries)++;
 		mmap_read_unlock(mm);
 		if (time_after(jiffies, timeout))
 			ret = -ETIMEDOUT;
@@ -1674,7 +1676,8 @@ static int dmirror_migrate_on_fault(struct dmirror *dmirror,
 		if (vma)
 			next = min(next, vma->vm_end);
 		ret = dmirror_migrate_on_fault_chunk(dmirror, mm, addr, next,
-						     walk, &args, bufs);
+						     walk, &args, bufs,
+						     &cmd->faults);
 	}
 	mmap_read_unlock(mm);
 	mmput(mm);

@@ -45,7 +45,8 @@ struct hmm_dmirror_cmd {
  * hmm_range_fault(HMM_PFN_REQ_FAULT) then migrate_vma_setup(); and with
  * migrate_vma_setup(MIGRATE_VMA_FAULT).  Like HMM_DMIRROR_MIGRATE_TO_DEV,
  * the data is read back through the device into @ptr and @cpages counts the
- * pages in device memory.
+ * pages in device memory.  @faults counts the times the collection had to
+ * start over after an invalidation (hmm_range_fault() returning -EBUSY).
  */
 #define HMM_DMIRROR_MIGRATE_ON_FAULT	_IOWR('H', 0x0a, struct hmm_dmirror_cmd)
 #define HMM_DMIRROR_MIGRATE_FAULT_TWO_WALKS _IOWR('H', 0x0b, struct hmm_dmirror_cmd)

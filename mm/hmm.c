@@ -561,12 +561,73 @@ out:
 fault:
 	/*
 	 * Fault any virtual address we were asked to fault.  When collecting
-	 * for migration only this one: the following entries may be holes
-	 * that must not be populated, and the walk resumes here anyway.
+	 * for migration only this one here: the following entries may be
+	 * holes that must not be populated.  hmm_vma_extend_fault() adds
+	 * those that need the same fault.
 	 */
 	if (hmm_vma_walk->migrate)
 		end = addr + PAGE_SIZE;
 	return hmm_record_fault(addr, end, required_fault, walk);
+}
+
+/*
+ * The fault hmm_vma_handle_pte() would record for @pte, without its side
+ * effects: 0 for a hole that a migration populates, and for entries that it
+ * waits for or fails on.
+ */
+static unsigned int hmm_pte_fault_kind(struct mm_walk *walk,
+				       unsigned long addr, pte_t pte,
+				       unsigned long pfn_req_flags)
+{
+	struct hmm_vma_walk *hmm_vma_walk = walk->private;
+	struct hmm_range *range = hmm_vma_walk->range;
+	unsigned long cpu_flags = 0;
+	softleaf_t entry;
+
+	if (hmm_pte_is_hole(walk, addr, pte))
+		return 0;
+	if (pte_none(pte) || pte_is_uffd_wp_marker(pte))
+		return hmm_pte_need_fault(hmm_vma_walk, pfn_req_flags, 0);
+	if (pte_present(pte))
+		return hmm_pte_need_fault(hmm_vma_walk, pfn_req_flags,
+					  pte_to_hmm_pfn_flags(range, pte));
+
+	entry = softleaf_from_pte(pte);
+	if (softleaf_is_device_private(entry) &&
+	    page_pgmap(softleaf_to_page(entry))->owner ==
+	    range->dev_private_owner) {
+		cpu_flags = HMM_PFN_VALID;
+		if (softleaf_is_device_private_write(entry))
+			cpu_flags |= HMM_PFN_WRITE;
+	} else if (!softleaf_is_swap(entry) &&
+		   !softleaf_is_device_private(entry) &&
+		   !softleaf_is_device_exclusive(entry)) {
+		return 0;
+	}
+	return hmm_pte_need_fault(hmm_vma_walk, pfn_req_flags, cpu_flags);
+}
+
+/*
+ * When collecting for migration, the walk stopped at @ptep to fault it:
+ * fault the entries right after it that need the same fault as well, up to
+ * the first that does not (a hole, for one).  One call then faults a whole
+ * run of COW-shared or swapped-out pages rather than one page per walk,
+ * which matters because each fault may invalidate the range and make the
+ * caller start over.
+ */
+static void hmm_vma_extend_fault(struct mm_walk *walk, unsigned long addr,
+				 unsigned long end, pte_t *ptep,
+				 const unsigned long *hmm_pfns)
+{
+	struct hmm_vma_walk *hmm_vma_walk = walk->private;
+
+	for (addr += PAGE_SIZE, ptep++, hmm_pfns++; addr < end;
+	     addr += PAGE_SIZE, ptep++, hmm_pfns++) {
+		if (hmm_pte_fault_kind(walk, addr, ptep_get(ptep), *hmm_pfns) !=
+		    hmm_vma_walk->required_fault)
+			break;
+		hmm_vma_walk->end = addr + PAGE_SIZE;
+	}
 }
 
 #ifdef CONFIG_ARCH_HAS_PMD_SOFTLEAVES
@@ -738,6 +799,8 @@ again:
 		if (r)
 			break;
 	}
+	if (r == HMM_FAULT_PENDING && hmm_vma_walk->migrate)
+		hmm_vma_extend_fault(walk, addr, end, ptep, hmm_pfns);
 	if (ptl) {
 		if (hmm_vma_walk->unmapped)
 			flush_tlb_range(walk->vma, start, end);

@@ -293,11 +293,13 @@ static void hmm_migrate_test_invalid(struct kunit *test)
 
 #ifdef CONFIG_DEVICE_MIGRATION
 
-static void hmm_kunit_read(struct kunit *test, unsigned long addr)
+/* Fault @addr in for read (mapping the zero page if it was empty). */
+static unsigned long hmm_kunit_read(struct kunit *test, unsigned long addr)
 {
-	unsigned long val;
+	unsigned long val = 0;
 
 	KUNIT_ASSERT_EQ(test, get_user(val, (unsigned long __user *)addr), 0);
+	return val;
 }
 
 /* Does @pfn hold data of the test (rather than nothing or a zero page)? */
