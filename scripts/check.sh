@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make check: every step of the test pipeline on the series in patches/.
+# make check: every step of the test pipeline on the series in patches/,
+# and its preparation for mailing (b4, nothing sent).
 # One progress line per step with its time, then "N passed, N failed" as
 # the last line; exit status non-zero when a step failed.  Steps that need a
 # series are skipped (never passed) while patches/ holds none; the selftest
@@ -17,7 +18,7 @@ CO=$BUILD/check-x86            # VM kernel of the series (steps 3, 6, 7, 8)
 rm -rf "$LOGS"; mkdir -p "$LOGS"
 base=$(base_rev)
 mapfile -t patches < <(series_patches)
-NSTEPS=8
+NSTEPS=9
 passed=0 failed=0 skipped=0
 declare -A state=()
 
@@ -211,6 +212,11 @@ vm_step() {
 	echo "result: $(head -1 "$LOGS/vm-$label/compare")$([ ${#patches[@]} -eq 0 ] && echo ' [base kernel: no series]')"
 	return "$r"
 }
+s_mail() {
+	need_series
+	"$TOP/scripts/send.sh" "$LOGS/mail"
+	echo "result: b4 wrote the emails (nothing sent); applied with git am they give the series' tree"
+}
 s_selftests() { vm_step patched "$CO-tests/hmm-tests"; }
 s_regress()   { vm_step base-tests "$BUILD/check-base-tests/hmm-tests"; }
 
@@ -236,6 +242,7 @@ step 5 kernel-doc s_kerneldoc
 step 6 kunit s_kunit
 step 7 selftests s_selftests
 step 8 regression s_regress
+step 9 mail s_mail
 echo "total $(hms $(( $(date +%s) - T0 ))); logs in $LOGS"
 echo "$skipped skipped"
 echo "$passed passed, $failed failed"
