@@ -63,7 +63,7 @@ if [ -n "$each" ]; then
 		{ f = substr(\$0, 1, 21); vv = substr(\$0, 22, 26); tt = substr(\$0, 48)
 		  gsub(/ /, "", f); gsub(/ /, "", vv); gsub(/ /, "", tt)
 		  if (f != "") cf = f; if (vv != "") v[nv++] = vv; if (tt != "") t[nt++] = tt }
-		END { flush() }' | grep -E "\$each" > /tmp/tests
+		END { flush() }' | grep -E "$each" > /tmp/tests
 	while read -r t; do
 		echo "hmmwalk-vm: test \$t" > /dev/kmsg
 		./hmm-tests -r "\$t" > /dev/ttyS1 2>&1 || rc=1
