@@ -278,8 +278,8 @@ def main():
         w(f"- Every measurement maps and populates fresh memory (not timed). Sizes "
           f"{S.params.get('SIZES', '?')} MiB with {S.params.get('REPS', '?')} repetitions; "
           f"capped: largest size {S.params.get('CAPS', '-')}, repetitions "
-          f"{S.params.get('REPCAPS', '-')} (there the one walk takes 10–15 s per 64 MiB, see "
-          "below). Figures are median [min–max] over the repetitions.")
+          f"{S.params.get('REPCAPS', '-')} (set when the one walk faulted a page per walk and took 10–15 s "
+          "per 64 MiB there). Figures are median [min–max] over the repetitions.")
     w("")
 
     # ---- targets ---------------------------------------------------------
