@@ -10,7 +10,7 @@
 # applied with git am to a fresh base, must give the same tree.
 . "$(dirname "$0")/common.sh"
 
-out=${1:-$WORK/send}
+out=$(realpath -m "${1:-$WORK/send}")
 mapfile -t patches < <(series_patches)
 [ ${#patches[@]} -gt 0 ] || die "patches/ holds no series"
 base=$(base_rev)
