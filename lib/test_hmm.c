@@ -1373,8 +1373,14 @@ dmirror_successful_migrated_pages(struct migrate_vma *migrate)
 	unsigned long i;
 
 	for (i = 0; i < migrate->npages; i++) {
-		if (migrate->src[i] & MIGRATE_PFN_VALID &&
-		    migrate->src[i] & MIGRATE_PFN_MIGRATE)
+		if (!(migrate->src[i] & MIGRATE_PFN_VALID) ||
+		    !(migrate->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		/* A THP that migrated whole has one entry for all its pages. */
+		if (migrate->src[i] & MIGRATE_PFN_COMPOUND)
+			cpages += folio_nr_pages(page_folio(
+				migrate_pfn_to_page(migrate->src[i])));
+		else
 			cpages++;
 	}
 	return cpages;
