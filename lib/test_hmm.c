@@ -1377,11 +1377,13 @@ dmirror_successful_migrated_pages(struct migrate_vma *migrate)
 		    !(migrate->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
 		/* A THP that migrated whole has one entry for all its pages. */
-		if (migrate->src[i] & MIGRATE_PFN_COMPOUND)
-			cpages += folio_nr_pages(page_folio(
-				migrate_pfn_to_page(migrate->src[i])));
-		else
+		if (migrate->src[i] & MIGRATE_PFN_COMPOUND) {
+			struct page *page = migrate_pfn_to_page(migrate->src[i]);
+
+			cpages += folio_nr_pages(page_folio(page));
+		} else {
 			cpages++;
+		}
 	}
 	return cpages;
 }
