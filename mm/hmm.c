@@ -459,6 +459,22 @@ static inline unsigned long pte_to_hmm_pfn_flags(struct hmm_range *range,
 	return pte_write(pte) ? (HMM_PFN_VALID | HMM_PFN_WRITE) : HMM_PFN_VALID;
 }
 
+/*
+ * The cpu flags of a device private entry of the caller's own device, which
+ * hmm_range_fault() reports rather than faults; 0 for any other entry.
+ */
+static unsigned long hmm_own_device_private_flags(struct hmm_range *range,
+						  softleaf_t entry)
+{
+	if (!softleaf_is_device_private(entry) ||
+	    page_pgmap(softleaf_to_page(entry))->owner !=
+	    range->dev_private_owner)
+		return 0;
+	if (softleaf_is_device_private_write(entry))
+		return HMM_PFN_VALID | HMM_PFN_WRITE;
+	return HMM_PFN_VALID;
+}
+
 static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 			      unsigned long end, pmd_t *pmdp, pte_t *ptep,
 			      unsigned long *hmm_pfn)
@@ -497,12 +513,8 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 		 * the entry is read-only (after fork() for example): then
 		 * fault, which migrates the page back and breaks COW.
 		 */
-		if (softleaf_is_device_private(entry) &&
-		    page_pgmap(softleaf_to_page(entry))->owner ==
-		    range->dev_private_owner) {
-			cpu_flags = HMM_PFN_VALID;
-			if (softleaf_is_device_private_write(entry))
-				cpu_flags |= HMM_PFN_WRITE;
+		cpu_flags = hmm_own_device_private_flags(range, entry);
+		if (cpu_flags) {
 			required_fault = hmm_pte_need_fault(hmm_vma_walk,
 							    pfn_req_flags,
 							    cpu_flags);
@@ -593,17 +605,11 @@ static unsigned int hmm_pte_fault_kind(struct mm_walk *walk,
 					  pte_to_hmm_pfn_flags(range, pte));
 
 	entry = softleaf_from_pte(pte);
-	if (softleaf_is_device_private(entry) &&
-	    page_pgmap(softleaf_to_page(entry))->owner ==
-	    range->dev_private_owner) {
-		cpu_flags = HMM_PFN_VALID;
-		if (softleaf_is_device_private_write(entry))
-			cpu_flags |= HMM_PFN_WRITE;
-	} else if (!softleaf_is_swap(entry) &&
-		   !softleaf_is_device_private(entry) &&
-		   !softleaf_is_device_exclusive(entry)) {
+	cpu_flags = hmm_own_device_private_flags(range, entry);
+	if (!cpu_flags && !softleaf_is_swap(entry) &&
+	    !softleaf_is_device_private(entry) &&
+	    !softleaf_is_device_exclusive(entry))
 		return 0;
-	}
 	return hmm_pte_need_fault(hmm_vma_walk, pfn_req_flags, cpu_flags);
 }
 
