@@ -186,6 +186,474 @@ hmm_range_need_fault(const struct hmm_vma_walk *hmm_vma_walk,
 }
 
 #ifdef CONFIG_DEVICE_MIGRATION
+static unsigned long *migrate_vma_src(struct migrate_vma *migrate,
+				      unsigned long addr)
+{
+	return &migrate->src[(addr - migrate->start) >> PAGE_SHIFT];
+}
+
+static void migrate_vma_collect_skip(struct migrate_vma *migrate,
+				     unsigned long start, unsigned long end)
+{
+	unsigned long addr;
+
+	for (addr = start; addr < end; addr += PAGE_SIZE)
+		*migrate_vma_src(migrate, addr) = 0;
+}
+
+/*
+ * migrate_vma_collect_hole() - collect empty page table entries
+ *
+ * Holes in anonymous VMAs (and the zero page, see the callers) can be
+ * populated by migration: they are collected as MIGRATE_PFN_MIGRATE without
+ * a pfn, or as one MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND entry for a
+ * PMD-sized, PMD-aligned hole when the caller asked for compound pages.
+ */
+static void migrate_vma_collect_hole(struct migrate_vma *migrate,
+				     struct vm_area_struct *vma,
+				     unsigned long start, unsigned long end)
+{
+	unsigned long addr;
+
+	/* Only allow populating anonymous memory. */
+	if (!vma_is_anonymous(vma)) {
+		migrate_vma_collect_skip(migrate, start, end);
+		return;
+	}
+
+	if (thp_migration_supported() &&
+	    (migrate->flags & MIGRATE_VMA_SELECT_COMPOUND) &&
+	    IS_ALIGNED(start, HPAGE_PMD_SIZE) &&
+	    IS_ALIGNED(end, HPAGE_PMD_SIZE)) {
+		/*
+		 * One compound entry per PMD: without a PMD table the hole
+		 * can span several PMDs.  The remaining entries are
+		 * collected as holes, in case we need to split later.
+		 */
+		for (addr = start; addr < end; addr += HPAGE_PMD_SIZE) {
+			*migrate_vma_src(migrate, addr) = MIGRATE_PFN_MIGRATE |
+							  MIGRATE_PFN_COMPOUND;
+			migrate->cpages++;
+			migrate_vma_collect_skip(migrate, addr + PAGE_SIZE,
+						 addr + HPAGE_PMD_SIZE);
+		}
+		return;
+	}
+
+	for (addr = start; addr < end; addr += PAGE_SIZE) {
+		*migrate_vma_src(migrate, addr) = MIGRATE_PFN_MIGRATE;
+		migrate->cpages++;
+	}
+}
+
+/**
+ * migrate_vma_split_folio() - Helper function to split a THP folio
+ * @folio: the folio to split
+ * @fault_page: struct page associated with the fault if any
+ *
+ * If @folio is not the folio containing @fault_page, the caller must hold a
+ * reference on @folio. The helper consumes that reference.
+ *
+ * Return: 0 on success, the error of split_folio() otherwise.
+ */
+static int migrate_vma_split_folio(struct folio *folio,
+				   struct page *fault_page)
+{
+	int ret;
+	struct folio *fault_folio = fault_page ? page_folio(fault_page) : NULL;
+	struct folio *new_fault_folio = NULL;
+
+	if (folio != fault_folio)
+		folio_lock(folio);
+
+	ret = split_folio(folio);
+	if (ret) {
+		if (folio != fault_folio) {
+			folio_unlock(folio);
+			folio_put(folio);
+		}
+		return ret;
+	}
+
+	new_fault_folio = fault_page ? page_folio(fault_page) : NULL;
+
+	/*
+	 * Ensure the lock is held on the correct
+	 * folio after the split
+	 */
+	if (!new_fault_folio) {
+		folio_unlock(folio);
+		folio_put(folio);
+	} else if (folio != new_fault_folio) {
+		if (new_fault_folio != fault_folio) {
+			folio_get(new_fault_folio);
+			folio_lock(new_fault_folio);
+		}
+		folio_unlock(folio);
+		folio_put(folio);
+	}
+
+	return 0;
+}
+
+/*
+ * migrate_vma_collect_huge_pmd() - collect a PMD-mapped THP or a device
+ * private PMD entry
+ * @migrate: the migration
+ * @vma: the VMA @pmdp belongs to
+ * @pmdp: pointer to the pmd entry
+ * @start: start address of the part of the range covered by @pmdp
+ * @end: end address of the part of the range covered by @pmdp
+ *
+ * With MIGRATE_VMA_SELECT_COMPOUND and a range covering the whole PMD, the
+ * folio is collected whole: a PMD migration entry replaces the mapping and
+ * the src entry of the first page gets MIGRATE_PFN_COMPOUND.  Otherwise the
+ * folio is split and the caller collects the PTEs.
+ *
+ * Return: 0 when the entries of [@start, @end) were collected (or skipped),
+ * -EAGAIN when the pmd changed under us and must be read again, -ENOENT when
+ * the caller must collect the PTE table @pmdp now points to.
+ */
+static int migrate_vma_collect_huge_pmd(struct migrate_vma *migrate,
+					struct vm_area_struct *vma, pmd_t *pmdp,
+					unsigned long start, unsigned long end)
+{
+	struct folio *fault_folio = migrate->fault_page ?
+		page_folio(migrate->fault_page) : NULL;
+	struct mm_struct *mm = vma->vm_mm;
+	unsigned long write = 0;
+	struct folio *folio;
+	spinlock_t *ptl;
+	int ret;
+
+	ptl = pmd_lock(mm, pmdp);
+	if (pmd_none(*pmdp)) {
+		spin_unlock(ptl);
+		migrate_vma_collect_hole(migrate, vma, start, end);
+		return 0;
+	}
+
+	if (pmd_trans_huge(*pmdp)) {
+		folio = pmd_folio(*pmdp);
+		/* Select like a PTE-mapped page: see migrate_vma_collect_pte() */
+		if (folio_is_device_coherent(folio) ?
+		    !(migrate->flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) ||
+		    folio->pgmap->owner != migrate->pgmap_owner :
+		    !(migrate->flags & MIGRATE_VMA_SELECT_SYSTEM)) {
+			spin_unlock(ptl);
+			migrate_vma_collect_skip(migrate, start, end);
+			return 0;
+		}
+
+		if (is_huge_zero_folio(folio)) {
+			spin_unlock(ptl);
+			migrate_vma_collect_hole(migrate, vma, start, end);
+			return 0;
+		}
+		if (pmd_write(*pmdp))
+			write = MIGRATE_PFN_WRITE;
+	} else if (!pmd_present(*pmdp)) {
+		const softleaf_t entry = softleaf_from_pmd(*pmdp);
+
+		if (!softleaf_is_device_private(entry) ||
+		    !(migrate->flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE)) {
+			spin_unlock(ptl);
+			migrate_vma_collect_skip(migrate, start, end);
+			return 0;
+		}
+
+		folio = softleaf_to_folio(entry);
+		if (folio->pgmap->owner != migrate->pgmap_owner) {
+			spin_unlock(ptl);
+			migrate_vma_collect_skip(migrate, start, end);
+			return 0;
+		}
+
+		if (softleaf_is_device_private_write(entry))
+			write = MIGRATE_PFN_WRITE;
+	} else {
+		spin_unlock(ptl);
+		return -EAGAIN;
+	}
+
+	folio_get(folio);
+	if (folio != fault_folio && unlikely(!folio_trylock(folio))) {
+		spin_unlock(ptl);
+		folio_put(folio);
+		migrate_vma_collect_skip(migrate, start, end);
+		return 0;
+	}
+
+	if (thp_migration_supported() &&
+	    (migrate->flags & MIGRATE_VMA_SELECT_COMPOUND) &&
+	    IS_ALIGNED(start, HPAGE_PMD_SIZE) &&
+	    IS_ALIGNED(end, HPAGE_PMD_SIZE)) {
+		struct page_vma_mapped_walk pvmw = {
+			.ptl = ptl,
+			.address = start,
+			.pmd = pmdp,
+			.vma = vma,
+		};
+		unsigned long pfn = page_to_pfn(folio_page(folio, 0));
+
+		ret = set_pmd_migration_entry(&pvmw, folio_page(folio, 0));
+		if (ret)
+			goto fallback;
+		*migrate_vma_src(migrate, start) = migrate_pfn(pfn) | write |
+						   MIGRATE_PFN_MIGRATE |
+						   MIGRATE_PFN_COMPOUND;
+		migrate->cpages++;
+		migrate_vma_collect_skip(migrate, start + PAGE_SIZE, end);
+		spin_unlock(ptl);
+		return 0;
+	}
+
+fallback:
+	spin_unlock(ptl);
+	ret = folio_test_large(folio) ? split_folio(folio) : 0;
+	if (fault_folio != folio)
+		folio_unlock(folio);
+	folio_put(folio);
+	if (ret) {
+		migrate_vma_collect_skip(migrate, start, end);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/*
+ * migrate_vma_pte_is_hole() - does migration populate @pte without reading it
+ *
+ * An empty PTE of an anonymous VMA, or one mapping the zero page when system
+ * memory is selected, is collected as a hole: the destination is a new page,
+ * nothing is copied.  hmm_range_fault() does not fault such entries in.
+ */
+static inline bool migrate_vma_pte_is_hole(struct migrate_vma *migrate,
+					   struct vm_area_struct *vma,
+					   pte_t pte)
+{
+	if (pte_none(pte))
+		return vma_is_anonymous(vma);
+	return pte_present(pte) && is_zero_pfn(pte_pfn(pte)) &&
+	       (migrate->flags & MIGRATE_VMA_SELECT_SYSTEM);
+}
+
+/*
+ * migrate_vma_pmd_is_hole() - does migration populate @pmd without reading it
+ *
+ * The huge zero page, when system memory is selected, is collected as a hole.
+ */
+static bool migrate_vma_pmd_is_hole(struct migrate_vma *migrate, pmd_t pmd)
+{
+	return pmd_present(pmd) && is_huge_zero_pmd(pmd) &&
+	       (migrate->flags & MIGRATE_VMA_SELECT_SYSTEM);
+}
+
+/*
+ * migrate_vma_collect_pte() - collect the page mapped by one PTE
+ * @migrate: the migration
+ * @vma: the VMA @ptep belongs to
+ * @addr: the address @ptep maps
+ * @ptep: the PTE, mapped and locked by the caller, in lazy MMU mode
+ * @page: vm_normal_page() of the PTE if it is present, which the caller
+ *	looked up already
+ * @unmapped: incremented when a present PTE was cleared; the caller flushes
+ *	the TLB for the range before it drops the PTE lock
+ * @split: set to a large folio that must be split before its pages can be
+ *	collected; the caller drops the PTE lock and passes it (and the
+ *	reference taken on it) to migrate_vma_split_folio(), then retries @addr
+ *
+ * A page that can be migrated is locked (unless it is @migrate->fault_page,
+ * which the caller locked) and its PTE is replaced with a migration entry.
+ *
+ * The src entry for @addr is set to 0 if nothing is collected,
+ * MIGRATE_PFN_MIGRATE for a hole (see migrate_vma_pte_is_hole()), or
+ * migrate_pfn() | MIGRATE_PFN_MIGRATE [| MIGRATE_PFN_WRITE] for a collected
+ * page.
+ *
+ * Return: the src entry.
+ */
+static unsigned long __migrate_vma_collect_pte(struct migrate_vma *migrate,
+					       struct vm_area_struct *vma,
+					       unsigned long addr, pte_t *ptep,
+					       struct page *page,
+					       unsigned long *unmapped,
+					       struct folio **split)
+{
+	struct folio *fault_folio = migrate->fault_page ?
+		page_folio(migrate->fault_page) : NULL;
+	struct mm_struct *mm = vma->vm_mm;
+	struct dev_pagemap *pgmap;
+	unsigned long mpfn, pfn;
+	bool anon_exclusive;
+	struct folio *folio;
+	softleaf_t entry;
+	pte_t swp_pte;
+	pte_t pte;
+
+	pte = ptep_get(ptep);
+
+	if (migrate_vma_pte_is_hole(migrate, vma, pte)) {
+		migrate->cpages++;
+		return MIGRATE_PFN_MIGRATE;
+	}
+	if (pte_none(pte))
+		return 0;
+
+	if (!pte_present(pte)) {
+		/*
+		 * Only care about unaddressable device page special
+		 * page table entry. Other special swap entries are not
+		 * migratable, and we ignore regular swapped page.
+		 */
+		entry = softleaf_from_pte(pte);
+		if (!softleaf_is_device_private(entry))
+			return 0;
+
+		page = softleaf_to_page(entry);
+		pgmap = page_pgmap(page);
+		if (!(migrate->flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) ||
+		    pgmap->owner != migrate->pgmap_owner)
+			return 0;
+
+		mpfn = migrate_pfn(page_to_pfn(page)) | MIGRATE_PFN_MIGRATE;
+		if (softleaf_is_device_private_write(entry))
+			mpfn |= MIGRATE_PFN_WRITE;
+	} else {
+		pfn = pte_pfn(pte);
+		if (page && !is_zone_device_page(page) &&
+		    !(migrate->flags & MIGRATE_VMA_SELECT_SYSTEM)) {
+			return 0;
+		} else if (page && is_device_coherent_page(page)) {
+			pgmap = page_pgmap(page);
+
+			if (!(migrate->flags &
+			      MIGRATE_VMA_SELECT_DEVICE_COHERENT) ||
+			    pgmap->owner != migrate->pgmap_owner)
+				return 0;
+		}
+		mpfn = migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE;
+		mpfn |= pte_write(pte) ? MIGRATE_PFN_WRITE : 0;
+	}
+
+	folio = page ? page_folio(page) : NULL;
+	if (folio && folio_test_large(folio)) {
+		/* migrate_vma_split_folio() consumes this reference */
+		if (folio != fault_folio)
+			folio_get(folio);
+		*split = folio;
+		return 0;
+	}
+
+	if (!page || !page->mapping)
+		return 0;
+
+	/*
+	 * By getting a reference on the folio we pin it and that blocks
+	 * any kind of migration. Side effect is that it "freezes" the
+	 * pte.
+	 *
+	 * We drop this reference after isolating the folio from the lru
+	 * for non device folio (device folio are not on the lru and thus
+	 * can't be dropped from it).
+	 */
+	folio_get(folio);
+
+	/*
+	 * We rely on folio_trylock() to avoid deadlock between
+	 * concurrent migrations where each is waiting on the others
+	 * folio lock. If we can't immediately lock the folio we fail this
+	 * migration as it is only best effort anyway.
+	 *
+	 * If we can lock the folio it's safe to set up a migration entry
+	 * now. In the common case where the folio is mapped once in a
+	 * single process setting up the migration entry now is an
+	 * optimisation to avoid walking the rmap later with
+	 * try_to_migrate().
+	 */
+	if (fault_folio != folio && !folio_trylock(folio)) {
+		folio_put(folio);
+		return 0;
+	}
+
+	if (pte_present(pte))
+		flush_cache_page(vma, addr, pte_pfn(pte));
+	anon_exclusive = folio_test_anon(folio) && PageAnonExclusive(page);
+	if (anon_exclusive) {
+		pte = ptep_clear_flush(vma, addr, ptep);
+
+		if (folio_try_share_anon_rmap_pte(folio, page)) {
+			set_pte_at(mm, addr, ptep, pte);
+			if (fault_folio != folio)
+				folio_unlock(folio);
+			folio_put(folio);
+			return 0;
+		}
+	} else {
+		pte = ptep_get_and_clear(mm, addr, ptep);
+	}
+
+	migrate->cpages++;
+
+	/* Set the dirty flag on the folio now the pte is gone. */
+	if (pte_present(pte) && pte_dirty(pte))
+		folio_mark_dirty(folio);
+
+	/* Setup special migration page table entry */
+	if (mpfn & MIGRATE_PFN_WRITE)
+		entry = make_writable_migration_entry(page_to_pfn(page));
+	else if (anon_exclusive)
+		entry = make_readable_exclusive_migration_entry(page_to_pfn(page));
+	else
+		entry = make_readable_migration_entry(page_to_pfn(page));
+	if (pte_present(pte)) {
+		if (pte_young(pte))
+			entry = make_migration_entry_young(entry);
+		if (pte_dirty(pte))
+			entry = make_migration_entry_dirty(entry);
+	}
+	swp_pte = swp_entry_to_pte(entry);
+	if (pte_present(pte)) {
+		if (pte_soft_dirty(pte))
+			swp_pte = pte_swp_mksoft_dirty(swp_pte);
+		if (pte_uffd(pte))
+			swp_pte = pte_swp_mkuffd(swp_pte);
+	} else {
+		if (pte_swp_soft_dirty(pte))
+			swp_pte = pte_swp_mksoft_dirty(swp_pte);
+		if (pte_swp_uffd(pte))
+			swp_pte = pte_swp_mkuffd(swp_pte);
+	}
+	set_pte_at(mm, addr, ptep, swp_pte);
+
+	/*
+	 * This is like regular unmap: we remove the rmap and
+	 * drop the folio refcount. The folio won't be freed, as
+	 * we took a reference just above.
+	 */
+	folio_remove_rmap_pte(folio, page, vma);
+	folio_put(folio);
+
+	if (pte_present(pte))
+		(*unmapped)++;
+	return mpfn;
+}
+
+static unsigned long migrate_vma_collect_pte(struct migrate_vma *migrate,
+					     struct vm_area_struct *vma,
+					     unsigned long addr, pte_t *ptep,
+					     struct page *page,
+					     unsigned long *unmapped,
+					     struct folio **split)
+{
+	unsigned long mpfn;
+
+	mpfn = __migrate_vma_collect_pte(migrate, vma, addr, ptep, page,
+					 unmapped, split);
+	*migrate_vma_src(migrate, addr) = mpfn;
+	return mpfn;
+}
+
 static bool hmm_want_migrate(struct hmm_vma_walk *hmm_vma_walk,
 			     unsigned long addr)
 {
@@ -221,10 +689,12 @@ static bool hmm_pte_is_hole(struct mm_walk *walk, unsigned long addr,
 
 /*
  * Collect the page mapped by a PTE of the locked PTE table; *hmm_pfn already
- * holds what hmm_range_fault() reports for it.
+ * holds what hmm_range_fault() reports for it, and @page is the
+ * vm_normal_page() it found for a present PTE.
  */
 static int hmm_vma_collect_pte(struct mm_walk *walk, unsigned long addr,
-			       pte_t *ptep, unsigned long *hmm_pfn)
+			       pte_t *ptep, struct page *page,
+			       unsigned long *hmm_pfn)
 {
 	struct hmm_vma_walk *hmm_vma_walk = walk->private;
 	unsigned long mpfn;
@@ -233,7 +703,7 @@ static int hmm_vma_collect_pte(struct mm_walk *walk, unsigned long addr,
 		return 0;
 
 	mpfn = migrate_vma_collect_pte(hmm_vma_walk->migrate, walk->vma, addr,
-				       ptep, &hmm_vma_walk->unmapped,
+				       ptep, page, &hmm_vma_walk->unmapped,
 				       &hmm_vma_walk->split);
 	if (hmm_vma_walk->split) {
 		hmm_vma_walk->last = addr;
@@ -356,7 +826,8 @@ static bool hmm_pte_is_hole(struct mm_walk *walk, unsigned long addr,
 }
 
 static int hmm_vma_collect_pte(struct mm_walk *walk, unsigned long addr,
-			       pte_t *ptep, unsigned long *hmm_pfn)
+			       pte_t *ptep, struct page *page,
+			       unsigned long *hmm_pfn)
 {
 	return 0;
 }
@@ -484,6 +955,7 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 	unsigned int required_fault;
 	unsigned long cpu_flags;
 	pte_t pte = ptep_get(ptep);
+	struct page *page = NULL;
 	uint64_t pfn_req_flags = *hmm_pfn;
 	uint64_t new_pfn_flags = 0;
 
@@ -557,8 +1029,8 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 	 * Since each architecture defines a struct page for the zero page, just
 	 * fall through and treat it like a normal page.
 	 */
-	if (!vm_normal_page(walk->vma, addr, pte) &&
-	    !is_zero_pfn(pte_pfn(pte))) {
+	page = vm_normal_page(walk->vma, addr, pte);
+	if (!page && !is_zero_pfn(pte_pfn(pte))) {
 		if (hmm_pte_need_fault(hmm_vma_walk, pfn_req_flags, 0))
 			return -EFAULT;
 		new_pfn_flags = HMM_PFN_ERROR;
@@ -568,7 +1040,7 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 	new_pfn_flags = pte_pfn(pte) | cpu_flags;
 out:
 	*hmm_pfn = (*hmm_pfn & HMM_PFN_INOUT_FLAGS) | new_pfn_flags;
-	return hmm_vma_collect_pte(walk, addr, ptep, hmm_pfn);
+	return hmm_vma_collect_pte(walk, addr, ptep, page, hmm_pfn);
 
 fault:
 	/*

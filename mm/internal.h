@@ -1278,8 +1278,8 @@ int migrate_device_coherent_folio(struct folio *folio);
 
 #ifdef CONFIG_DEVICE_MIGRATION
 /*
- * mm/migrate_device.c: collecting pages for migration, used by the page table
- * walk of hmm_range_fault() with HMM_PFN_REQ_MIGRATE.
+ * mm/migrate_device.c: start and finish collecting pages for migration in the
+ * page table walk of hmm_range_fault() with HMM_PFN_REQ_MIGRATE.
  */
 struct migrate_vma;
 struct mmu_notifier_range;
@@ -1289,21 +1289,6 @@ int migrate_vma_collect_start(struct migrate_vma *migrate, unsigned long start,
 void migrate_vma_collect_finish(struct migrate_vma *migrate,
 				struct mmu_notifier_range *nrange,
 				unsigned long *hmm_pfns, int err);
-bool migrate_vma_pte_is_hole(struct migrate_vma *migrate,
-			     struct vm_area_struct *vma, pte_t pte);
-bool migrate_vma_pmd_is_hole(struct migrate_vma *migrate, pmd_t pmd);
-unsigned long migrate_vma_collect_pte(struct migrate_vma *migrate,
-				      struct vm_area_struct *vma,
-				      unsigned long addr, pte_t *ptep,
-				      unsigned long *unmapped,
-				      struct folio **split);
-void migrate_vma_collect_hole(struct migrate_vma *migrate,
-			      struct vm_area_struct *vma,
-			      unsigned long start, unsigned long end);
-int migrate_vma_collect_huge_pmd(struct migrate_vma *migrate,
-				 struct vm_area_struct *vma, pmd_t *pmdp,
-				 unsigned long start, unsigned long end);
-int migrate_vma_split_folio(struct folio *folio, struct page *fault_page);
 #endif /* CONFIG_DEVICE_MIGRATION */
 
 /*

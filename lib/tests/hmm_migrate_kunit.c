@@ -733,6 +733,55 @@ static void hmm_migrate_test_cow(struct kunit *test)
 	hmm_kunit_restore(test, &m, 2);
 }
 
+/*
+ * Entries that need the same fault are faulted as one run: collecting
+ * COW-shared pages for write takes one call that faults them all and one
+ * that collects them, not a call per page.  Counted as a driver sees it,
+ * calling again while its notifier reports invalidations.
+ */
+static void hmm_migrate_test_fault_run(struct kunit *test)
+{
+	const unsigned long npages = 8;
+	struct hmm_kunit_notifier *n;
+	struct hmm_kunit_migrate m;
+	unsigned long addr, new, calls = 0, i;
+	int ret;
+
+	addr = hmm_kunit_map(test, npages * PAGE_SIZE, PAGE_SIZE);
+	hmm_kunit_fill(test, addr, npages);
+	hmm_kunit_fork(test);
+	hmm_kunit_migrate_init(test, &m, addr, npages, HMM_PFN_REQ_FAULT |
+			       HMM_PFN_REQ_WRITE, MIGRATE_VMA_SELECT_SYSTEM);
+	n = hmm_kunit_notifier(test, addr, npages * PAGE_SIZE);
+	m.mig.pgmap_owner = n;
+	m.range.notifier = &n->mni;
+
+	do {
+		m.range.notifier_seq = mmu_interval_read_begin(&n->mni);
+		mmap_read_lock(current->mm);
+		m.mig.vma = vma_lookup(current->mm, addr);
+		ret = hmm_range_fault(&m.range);
+		calls++;
+		if (ret == -EBUSY)
+			mmap_read_unlock(current->mm);
+	} while (ret == -EBUSY && calls <= npages);
+	KUNIT_EXPECT_EQ_MSG(test, calls, 2,
+			    "calls to hmm_range_fault() for %lu COW pages",
+			    npages);
+	if (ret == -EBUSY)
+		return;
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	KUNIT_EXPECT_EQ(test, m.mig.cpages, npages);
+	for (i = 0; i < npages; i++) {
+		new = m.pfns[i] & ~HMM_PFN_FLAGS;
+		KUNIT_EXPECT_NE(test, new, m.orig[i]);
+		hmm_kunit_expect_collected(test, &m, i, new, true);
+		m.orig[i] = new;
+		m.refs[i] = 1;
+	}
+	hmm_kunit_restore(test, &m, npages);
+}
+
 static void hmm_kunit_need_thp(struct kunit *test)
 {
 	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) ||
@@ -928,6 +977,7 @@ HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_locked_folio)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_errors)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_write_fault)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_cow)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_fault_run)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_pmd_holes)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_whole)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_split)
@@ -950,6 +1000,7 @@ static struct kunit_case hmm_migrate_test_cases[] = {
 	KUNIT_CASE(hmm_migrate_test_errors),
 	KUNIT_CASE(hmm_migrate_test_write_fault),
 	KUNIT_CASE(hmm_migrate_test_cow),
+	KUNIT_CASE(hmm_migrate_test_fault_run),
 	KUNIT_CASE(hmm_migrate_test_pmd_holes),
 	KUNIT_CASE(hmm_migrate_test_thp_whole),
 	KUNIT_CASE_PARAM(hmm_migrate_test_thp_split,
