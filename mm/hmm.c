@@ -466,19 +466,17 @@ static bool migrate_vma_pmd_is_hole(struct migrate_vma *migrate, pmd_t pmd)
  * A page that can be migrated is locked (unless it is @migrate->fault_page,
  * which the caller locked) and its PTE is replaced with a migration entry.
  *
- * The src entry for @addr is set to 0 if nothing is collected,
- * MIGRATE_PFN_MIGRATE for a hole (see migrate_vma_pte_is_hole()), or
- * migrate_pfn() | MIGRATE_PFN_MIGRATE [| MIGRATE_PFN_WRITE] for a collected
- * page.
- *
- * Return: the src entry.
+ * Return: the src entry for @addr, which the caller stores: 0 if nothing
+ * is collected, MIGRATE_PFN_MIGRATE for a hole (see
+ * migrate_vma_pte_is_hole()), or migrate_pfn() | MIGRATE_PFN_MIGRATE
+ * [| MIGRATE_PFN_WRITE] for a collected page.
  */
-static unsigned long __migrate_vma_collect_pte(struct migrate_vma *migrate,
-					       struct vm_area_struct *vma,
-					       unsigned long addr, pte_t *ptep,
-					       struct page *page,
-					       unsigned long *unmapped,
-					       struct folio **split)
+static unsigned long migrate_vma_collect_pte(struct migrate_vma *migrate,
+					     struct vm_area_struct *vma,
+					     unsigned long addr, pte_t *ptep,
+					     struct page *page,
+					     unsigned long *unmapped,
+					     struct folio **split)
 {
 	struct folio *fault_folio = migrate->fault_page ?
 		page_folio(migrate->fault_page) : NULL;
@@ -639,21 +637,6 @@ static unsigned long __migrate_vma_collect_pte(struct migrate_vma *migrate,
 	return mpfn;
 }
 
-static unsigned long migrate_vma_collect_pte(struct migrate_vma *migrate,
-					     struct vm_area_struct *vma,
-					     unsigned long addr, pte_t *ptep,
-					     struct page *page,
-					     unsigned long *unmapped,
-					     struct folio **split)
-{
-	unsigned long mpfn;
-
-	mpfn = __migrate_vma_collect_pte(migrate, vma, addr, ptep, page,
-					 unmapped, split);
-	*migrate_vma_src(migrate, addr) = mpfn;
-	return mpfn;
-}
-
 static bool hmm_want_migrate(struct hmm_vma_walk *hmm_vma_walk,
 			     unsigned long addr)
 {
@@ -705,6 +688,7 @@ static int hmm_vma_collect_pte(struct mm_walk *walk, unsigned long addr,
 	mpfn = migrate_vma_collect_pte(hmm_vma_walk->migrate, walk->vma, addr,
 				       ptep, page, &hmm_vma_walk->unmapped,
 				       &hmm_vma_walk->split);
+	*migrate_vma_src(hmm_vma_walk->migrate, addr) = mpfn;
 	if (hmm_vma_walk->split) {
 		hmm_vma_walk->last = addr;
 		return HMM_SPLIT_FOLIO;
