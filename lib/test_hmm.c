@@ -93,6 +93,8 @@ struct dmirror {
 	struct mmu_interval_notifier	notifier;
 	struct mutex			mutex;
 	__u64			flags;
+	/* Invalidations but this device's migrations, under mutex */
+	unsigned long			foreign_inval;
 };
 
 /*
@@ -350,20 +352,22 @@ static bool dmirror_interval_invalidate(struct mmu_interval_notifier *mni,
 {
 	struct dmirror *dmirror = container_of(mni, struct dmirror, notifier);
 
-	/*
-	 * Ignore invalidation callbacks for device private pages since
-	 * the invalidation is handled as part of the migration process.
-	 */
-	if (range->event == MMU_NOTIFY_MIGRATE &&
-	    range->owner == dmirror->mdevice)
-		return true;
-
 	if (mmu_notifier_range_blockable(range))
 		mutex_lock(&dmirror->mutex);
 	else if (!mutex_trylock(&dmirror->mutex))
 		return false;
 
+	/*
+	 * The migrations of this device invalidate the range like anything
+	 * else: the sequence is set and the mirror cleared for every event.
+	 * Only the count of other invalidations leaves them out, which lets a
+	 * migration to the device map the pages it migrated without another
+	 * walk (see dmirror_map_begin()).
+	 */
 	mmu_interval_set_seq(mni, cur_seq);
+	if (range->event != MMU_NOTIFY_MIGRATE ||
+	    range->owner != dmirror->mdevice)
+		dmirror->foreign_inval++;
 	dmirror_do_update(dmirror, range->start, range->end);
 
 	mutex_unlock(&dmirror->mutex);
@@ -1078,9 +1082,43 @@ static int dmirror_atomic_map(unsigned long addr, struct page *page,
 	return 0;
 }
 
+/*
+ * Begin a migration to the device whose pages
+ * dmirror_migrate_finalize_and_map() is to map.  The migration's own
+ * MMU_NOTIFY_MIGRATE invalidations bump the notifier's sequence, so that
+ * cannot tell whether anything else invalidated the range meanwhile: the
+ * count of the other invalidations can.  It is read before
+ * mmu_interval_read_begin(), which waits for the invalidations in progress,
+ * so that whatever they do comes before the collection.  A migration of
+ * this device does not change the pages another one has collected, which
+ * it holds locked until it has mapped them.
+ */
+static unsigned long dmirror_map_begin(struct dmirror *dmirror)
+{
+	unsigned long seq;
+
+	mutex_lock(&dmirror->mutex);
+	seq = dmirror->foreign_inval;
+	mutex_unlock(&dmirror->mutex);
+	mmu_interval_read_begin(&dmirror->notifier);
+	return seq;
+}
+
+/* Did every page of @args migrate, after migrate_vma_pages()? */
+static bool dmirror_migrated_all(const struct migrate_vma *args)
+{
+	unsigned long i, npages = (args->end - args->start) >> PAGE_SHIFT;
+
+	for (i = 0; i < npages;
+	     i += args->src[i] & MIGRATE_PFN_COMPOUND ? HPAGE_PMD_NR : 1)
+		if (!(args->src[i] & MIGRATE_PFN_MIGRATE))
+			return false;
+	return true;
+}
+
 static int dmirror_migrate_finalize_and_map(struct migrate_vma *args,
 					    struct dmirror *dmirror,
-					    unsigned long notifier_seq)
+					    unsigned long map_seq)
 {
 	unsigned long start = args->start;
 	unsigned long end = args->end;
@@ -1094,14 +1132,13 @@ static int dmirror_migrate_finalize_and_map(struct migrate_vma *args,
 	mutex_lock(&dmirror->mutex);
 
 	/*
-	 * dmirror_interval_invalidate() ignores the invalidations of the
-	 * migration itself, but any other invalidation since
-	 * migrate_vma_setup() may have unmapped or write-protected some of
+	 * An invalidation other than the migration's own since
+	 * dmirror_map_begin() may have unmapped or write-protected some of
 	 * the pages, finding nothing to clear in the mirror yet. Mapping them
 	 * now would leave stale entries, so map nothing and let the caller
 	 * mirror what is left of them once the migration is finished.
 	 */
-	if (mmu_interval_read_retry(&dmirror->notifier, notifier_seq)) {
+	if (dmirror->foreign_inval != map_seq) {
 		mutex_unlock(&dmirror->mutex);
 		return -EAGAIN;
 	}
@@ -1439,6 +1476,8 @@ static int dmirror_migrate_to_system(struct dmirror *dmirror,
 
 		pr_debug("Migrating from device mem to sys mem\n");
 		if (dmirror_devmem_fault_alloc_and_copy(&args, dmirror)) {
+			/* Migrate what was copied: see dmirror_devmem_fault() */
+			migrate_vma_pages(&args);
 			migrate_vma_finalize(&args);
 			ret = -ENOMEM;
 			goto out;
@@ -1468,6 +1507,7 @@ static int dmirror_migrate_to_device(struct dmirror *dmirror,
 	struct migrate_vma args = { 0 };
 	unsigned long notifier_seq;
 	unsigned long next;
+	bool all;
 	int ret;
 	unsigned long *src_pfns = NULL;
 	unsigned long *dst_pfns = NULL;
@@ -1506,7 +1546,7 @@ static int dmirror_migrate_to_device(struct dmirror *dmirror,
 		args.pgmap_owner = dmirror->mdevice;
 		args.flags = MIGRATE_VMA_SELECT_SYSTEM |
 				MIGRATE_VMA_SELECT_COMPOUND;
-		notifier_seq = mmu_interval_read_begin(&dmirror->notifier);
+		notifier_seq = dmirror_map_begin(dmirror);
 		ret = migrate_vma_setup(&args);
 		if (ret)
 			goto out;
@@ -1516,8 +1556,14 @@ static int dmirror_migrate_to_device(struct dmirror *dmirror,
 		migrate_vma_pages(&args);
 		ret = dmirror_migrate_finalize_and_map(&args, dmirror,
 						       notifier_seq);
+		all = dmirror_migrated_all(&args);
 		migrate_vma_finalize(&args);
-		if (ret == -EAGAIN)
+		/*
+		 * The migration's invalidation cleared the mirror of the whole
+		 * range: mirror what is on the device now if it raced with
+		 * another invalidation, or did not migrate every page.
+		 */
+		if (ret == -EAGAIN || (!ret && !all))
 			dmirror_map_device_range(dmirror, addr, next, src_pfns);
 	}
 	mmap_read_unlock(mm);
@@ -1583,6 +1629,7 @@ static int dmirror_migrate_on_fault_chunk(struct dmirror *dmirror,
 	};
 	u64 flags = READ_ONCE(dmirror->flags);
 	struct vm_area_struct *vma;
+	unsigned long map_seq;
 	int ret;
 
 	if (!(flags & HMM_DMIRROR_FLAG_READ_FAULT))
@@ -1604,7 +1651,7 @@ static int dmirror_migrate_on_fault_chunk(struct dmirror *dmirror,
 		if (!(flags & HMM_DMIRROR_FLAG_NO_COMPOUND))
 			args->flags |= MIGRATE_VMA_SELECT_COMPOUND;
 
-		/* Also what the mirror is checked against after migrating. */
+		map_seq = dmirror_map_begin(dmirror);
 		range.notifier_seq = mmu_interval_read_begin(range.notifier);
 		switch (walk) {
 		case DMIRROR_ONE_WALK:
@@ -1643,10 +1690,16 @@ static int dmirror_migrate_on_fault_chunk(struct dmirror *dmirror,
 		dmirror_migrate_alloc_and_copy(args, dmirror);
 		migrate_vma_pages(args);
 		ret = dmirror_migrate_finalize_and_map(args, dmirror,
-						       range.notifier_seq);
+						       map_seq);
+		if (!ret && !dmirror_migrated_all(args))
+			ret = -EAGAIN;
 	}
 	migrate_vma_finalize(args);
-	/* Raced with an invalidation: mirror what is on the device now. */
+	/*
+	 * Raced with an invalidation, or did not migrate every page (whose
+	 * mirror the migration's invalidation cleared): mirror what is on the
+	 * device now.
+	 */
 	if (ret == -EAGAIN) {
 		dmirror_map_device_range(dmirror, addr, end, bufs);
 		ret = 0;
@@ -2156,6 +2209,14 @@ static vm_fault_t dmirror_devmem_fault(struct vm_fault *vmf)
 
 	ret = dmirror_devmem_fault_alloc_and_copy(&args, dmirror);
 	if (ret) {
+		/*
+		 * dst holds the pages allocated and copied before the
+		 * allocation failed: migrate them.  migrate_vma_finalize()
+		 * alone would take every dst entry next to a src entry still
+		 * marked MIGRATE_PFN_MIGRATE for a migrated page, and map it
+		 * without the state migrate_vma_pages() moves over.
+		 */
+		migrate_vma_pages(&args);
 		migrate_vma_finalize(&args);
 		goto err;
 	}

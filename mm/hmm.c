@@ -47,6 +47,17 @@ struct hmm_vma_walk {
 	struct folio		*split;
 	/* Collect nothing below this address (a split failed) */
 	unsigned long		nocollect_end;
+	/*
+	 * With HMM_PFN_REQ_MIGRATE: the MMU_NOTIFY_MIGRATE range is open and
+	 * pages may be collected (locked and unmapped); it was opened at least
+	 * once (range->notifier_seq is then invalidated by the collection
+	 * itself); the walk faults what the range needs and collects nothing
+	 * until it reaches the end of the range; it faults nothing.
+	 */
+	bool			collecting;
+	bool			collected;
+	bool			fault_first;
+	bool			nofault;
 };
 
 /*
@@ -77,6 +88,14 @@ struct hmm_vma_walk {
  * hmm_vma_walk->split once the PTE table is unlocked and walks on.
  */
 #define HMM_SPLIT_FOLIO		-EXDEV
+
+/*
+ * Internal sentinel returned by the walk callbacks when they reached the first
+ * entry that collecting for migration unmaps: hmm_range_fault_locked() opens
+ * the MMU_NOTIFY_MIGRATE range there, outside the page table locks, and walks
+ * on from ->last.
+ */
+#define HMM_COLLECT_START	-ECHRNG
 
 enum {
 	HMM_NEED_FAULT = 1 << 0,
@@ -144,7 +163,7 @@ static unsigned int hmm_pte_need_fault(const struct hmm_vma_walk *hmm_vma_walk,
 	pfn_req_flags |= range->default_flags;
 
 	/* We aren't ask to do anything ... */
-	if (!(pfn_req_flags & HMM_PFN_REQ_FAULT))
+	if (!(pfn_req_flags & HMM_PFN_REQ_FAULT) || hmm_vma_walk->nofault)
 		return 0;
 
 	/* Need to write fault ? */
@@ -173,7 +192,7 @@ hmm_range_need_fault(const struct hmm_vma_walk *hmm_vma_walk,
 	 * hmm_pte_need_fault() will always return 0.
 	 */
 	if (!((range->default_flags | range->pfn_flags_mask) &
-	      HMM_PFN_REQ_FAULT))
+	      HMM_PFN_REQ_FAULT) || hmm_vma_walk->nofault)
 		return 0;
 
 	for (i = 0; i < npages; ++i) {
@@ -254,7 +273,8 @@ static void migrate_vma_collect_hole(struct migrate_vma *migrate,
  * If @folio is not the folio containing @fault_page, the caller must hold a
  * reference on @folio. The helper consumes that reference.
  *
- * Return: 0 on success, the error of split_folio() otherwise.
+ * Return: 0 on success, -EAGAIN if @folio is locked by someone else, the error
+ * of split_folio() otherwise.
  */
 static int migrate_vma_split_folio(struct folio *folio,
 				   struct page *fault_page)
@@ -263,8 +283,11 @@ static int migrate_vma_split_folio(struct folio *folio,
 	struct folio *fault_folio = fault_page ? page_folio(fault_page) : NULL;
 	struct folio *new_fault_folio = NULL;
 
-	if (folio != fault_folio)
-		folio_lock(folio);
+	/* Never sleep on a folio lock with other folios collected */
+	if (folio != fault_folio && !folio_trylock(folio)) {
+		folio_put(folio);
+		return -EAGAIN;
+	}
 
 	ret = split_folio(folio);
 	if (ret) {
@@ -637,25 +660,37 @@ static unsigned long migrate_vma_collect_pte(struct migrate_vma *migrate,
 	return mpfn;
 }
 
-static bool hmm_want_migrate(struct hmm_vma_walk *hmm_vma_walk,
-			     unsigned long addr)
+/* Entries below nocollect_end (a split failed) are walked as without migrate */
+static bool hmm_migrating(struct hmm_vma_walk *hmm_vma_walk, unsigned long addr)
 {
 	return hmm_vma_walk->migrate && addr >= hmm_vma_walk->nocollect_end;
 }
 
+/* Collect now: not while faulting the range first (see hmm_migrate_abort()) */
+static bool hmm_want_migrate(struct hmm_vma_walk *hmm_vma_walk,
+			     unsigned long addr)
+{
+	return hmm_migrating(hmm_vma_walk, addr) && !hmm_vma_walk->fault_first;
+}
+
 /*
- * Collect an empty range of an anonymous VMA for migration instead of
- * faulting it: the migration populates it.
+ * An empty range is never faulted when collecting for migration: in an
+ * anonymous VMA it is collected, and the migration populates it; in any
+ * other VMA nothing can be migrated there.
  */
 static bool hmm_vma_collect_hole(struct mm_walk *walk, unsigned long addr,
 				 unsigned long end)
 {
 	struct hmm_vma_walk *hmm_vma_walk = walk->private;
 
-	if (!hmm_want_migrate(hmm_vma_walk, addr) ||
-	    !vma_is_anonymous(walk->vma))
+	if (!hmm_migrating(hmm_vma_walk, addr))
 		return false;
 
+	if (!hmm_want_migrate(hmm_vma_walk, addr) ||
+	    !vma_is_anonymous(walk->vma)) {
+		hmm_pfns_fill(addr, end, hmm_vma_walk->range, 0);
+		return true;
+	}
 	migrate_vma_collect_hole(hmm_vma_walk->migrate, walk->vma, addr, end);
 	hmm_pfns_fill(addr, end, hmm_vma_walk->range, HMM_PFN_MIGRATE);
 	return true;
@@ -666,8 +701,43 @@ static bool hmm_pte_is_hole(struct mm_walk *walk, unsigned long addr,
 {
 	struct hmm_vma_walk *hmm_vma_walk = walk->private;
 
-	return hmm_want_migrate(hmm_vma_walk, addr) &&
+	return hmm_migrating(hmm_vma_walk, addr) &&
 	       migrate_vma_pte_is_hole(hmm_vma_walk->migrate, walk->vma, pte);
+}
+
+/*
+ * hmm_pfn_from_mpfn() - what hmm_range_fault() reports for a collected entry
+ *
+ * The output follows the collection, not what the walk read before: a page
+ * is reported with its pfn, HMM_PFN_VALID and HMM_PFN_WRITE as src has them,
+ * a hole (or the zero page) with HMM_PFN_MIGRATE alone.
+ */
+static unsigned long hmm_pfn_from_mpfn(unsigned long hmm_pfn,
+				       unsigned long mpfn)
+{
+	hmm_pfn = (hmm_pfn & HMM_PFN_INOUT_FLAGS) | HMM_PFN_MIGRATE;
+	if (!(mpfn & MIGRATE_PFN_VALID))
+		return hmm_pfn;
+	hmm_pfn |= (mpfn >> MIGRATE_PFN_SHIFT) | HMM_PFN_VALID;
+	if (mpfn & MIGRATE_PFN_WRITE)
+		hmm_pfn |= HMM_PFN_WRITE;
+	return hmm_pfn;
+}
+
+/*
+ * Does collecting @pte unmap something?  Only then must the MMU_NOTIFY_MIGRATE
+ * range be open, so that nothing is invalidated for a range that is only
+ * faulted, or holds nothing to collect.
+ */
+static bool hmm_pte_unmaps(struct mm_walk *walk, pte_t pte)
+{
+	struct hmm_vma_walk *hmm_vma_walk = walk->private;
+
+	if (pte_none(pte) ||
+	    migrate_vma_pte_is_hole(hmm_vma_walk->migrate, walk->vma, pte))
+		return false;
+	return pte_present(pte) ||
+	       softleaf_is_device_private(softleaf_from_pte(pte));
 }
 
 /*
@@ -685,6 +755,11 @@ static int hmm_vma_collect_pte(struct mm_walk *walk, unsigned long addr,
 	if (!hmm_want_migrate(hmm_vma_walk, addr))
 		return 0;
 
+	if (!hmm_vma_walk->collecting && hmm_pte_unmaps(walk, ptep_get(ptep))) {
+		hmm_vma_walk->last = addr;
+		return HMM_COLLECT_START;
+	}
+
 	mpfn = migrate_vma_collect_pte(hmm_vma_walk->migrate, walk->vma, addr,
 				       ptep, page, &hmm_vma_walk->unmapped,
 				       &hmm_vma_walk->split);
@@ -693,12 +768,8 @@ static int hmm_vma_collect_pte(struct mm_walk *walk, unsigned long addr,
 		hmm_vma_walk->last = addr;
 		return HMM_SPLIT_FOLIO;
 	}
-	if (!(mpfn & MIGRATE_PFN_MIGRATE))
-		return 0;
-	if (mpfn & MIGRATE_PFN_VALID)
-		*hmm_pfn |= HMM_PFN_MIGRATE;
-	else
-		*hmm_pfn = (*hmm_pfn & HMM_PFN_INOUT_FLAGS) | HMM_PFN_MIGRATE;
+	if (mpfn & MIGRATE_PFN_MIGRATE)
+		*hmm_pfn = hmm_pfn_from_mpfn(*hmm_pfn, mpfn);
 	return 0;
 }
 
@@ -724,25 +795,39 @@ static int hmm_vma_collect_pmd(struct mm_walk *walk, pmd_t *pmdp,
 	struct hmm_vma_walk *hmm_vma_walk = walk->private;
 	struct migrate_vma *migrate = hmm_vma_walk->migrate;
 	unsigned long i, npages = (end - addr) >> PAGE_SHIFT;
-	unsigned long mpfn;
+	unsigned long mpfn, order;
+	pmd_t pmd;
 	int ret;
 
 	if (!hmm_want_migrate(hmm_vma_walk, addr))
 		return 0;
+
+	pmd = pmdp_get_lockless(pmdp);
+	if (!hmm_vma_walk->collecting && !pmd_none(pmd) &&
+	    !migrate_vma_pmd_is_hole(migrate, pmd)) {
+		hmm_vma_walk->last = addr;
+		return HMM_COLLECT_START;
+	}
 
 	ret = migrate_vma_collect_huge_pmd(migrate, walk->vma, pmdp, addr,
 					   end);
 	if (ret)
 		return ret;
 
+	/*
+	 * Report what was collected, not what the lockless read of the pmd
+	 * saw: a folio collected whole is PMD_ORDER pages from its head.
+	 */
 	mpfn = migrate->src[(addr - migrate->start) >> PAGE_SHIFT];
 	if (!(mpfn & MIGRATE_PFN_MIGRATE))
 		return 0;
 	if (!(mpfn & MIGRATE_PFN_VALID))
 		return hmm_pfns_fill(addr, end, hmm_vma_walk->range,
 				     HMM_PFN_MIGRATE);
+	order = (unsigned long)(PMD_SHIFT - PAGE_SHIFT) << HMM_PFN_ORDER_SHIFT;
 	for (i = 0; i < npages; i++)
-		hmm_pfns[i] |= HMM_PFN_MIGRATE;
+		hmm_pfns[i] = hmm_pfn_from_mpfn(hmm_pfns[i], mpfn +
+						(i << MIGRATE_PFN_SHIFT)) | order;
 	return 0;
 }
 
@@ -762,25 +847,90 @@ static void hmm_vma_split_folio(struct hmm_vma_walk *hmm_vma_walk,
 }
 
 static int hmm_migrate_start(struct hmm_vma_walk *hmm_vma_walk,
-			     struct mmu_notifier_range *nrange,
 			     struct mm_struct **mm)
 {
 	struct hmm_range *range = hmm_vma_walk->range;
+	struct migrate_vma *migrate = range->migrate;
+	int ret;
 
-	if (!range->migrate || !range->migrate->vma)
+	if (!migrate || !migrate->vma)
 		return -EINVAL;
-	*mm = range->migrate->vma->vm_mm;
+	*mm = migrate->vma->vm_mm;
 	if (range->notifier && range->notifier->mm != *mm)
 		return -EINVAL;
-	hmm_vma_walk->migrate = range->migrate;
-	return migrate_vma_collect_start(range->migrate, range->start,
-					 range->end, nrange);
+	ret = migrate_vma_collect_start(migrate, range->start, range->end);
+	if (ret)
+		return ret;
+	hmm_vma_walk->migrate = migrate;
+	/*
+	 * A fault only ever gives system memory, so it is useless unless system
+	 * memory is selected.  Nor can it make an inaccessible VMA accessible:
+	 * handle_mm_fault() returns without changing a PROT_NONE entry, which
+	 * the walk would fault again forever.
+	 */
+	hmm_vma_walk->nofault = !(migrate->flags & MIGRATE_VMA_SELECT_SYSTEM) ||
+				!(migrate->vma->vm_flags & VM_READ);
+	return 0;
+}
+
+/*
+ * Open the MMU_NOTIFY_MIGRATE range from hmm_vma_walk->last to the end, once
+ * the walk reached the first entry whose collection unmaps a page.
+ */
+static int hmm_migrate_open(struct hmm_vma_walk *hmm_vma_walk,
+			    struct mmu_notifier_range *nrange)
+{
+	struct hmm_range *range = hmm_vma_walk->range;
+	struct migrate_vma *migrate = hmm_vma_walk->migrate;
+
+	/*
+	 * Up to here the walk reported entries the caller's notifier_seq
+	 * vouches for.  From here on the collection's own invalidation bumps
+	 * the sequence, and the collected entries are kept stable by their
+	 * migration entries and folio locks instead.
+	 */
+	if (range->notifier && !hmm_vma_walk->collected &&
+	    mmu_interval_check_retry(range->notifier, range->notifier_seq))
+		return -EBUSY;
+
+	mmu_notifier_range_init_owner(nrange, MMU_NOTIFY_MIGRATE, 0,
+				      migrate->vma->vm_mm, hmm_vma_walk->last,
+				      range->end, migrate->pgmap_owner);
+	mmu_notifier_invalidate_range_start(nrange);
+	hmm_vma_walk->collecting = true;
+	hmm_vma_walk->collected = true;
+	return 0;
+}
+
+/*
+ * The walk needs a fault after it collected pages: put every page back and
+ * close the notifier range first, so that no folio lock or open
+ * invalidation is held across the fault, which may sleep on I/O or on a folio
+ * another task holds.  The walk then faults what the rest of the range needs
+ * without collecting, and collects the whole range once it reaches the end.
+ */
+static void hmm_migrate_abort(struct hmm_vma_walk *hmm_vma_walk,
+			      struct mmu_notifier_range *nrange)
+{
+	migrate_vma_collect_finish(hmm_vma_walk->migrate, nrange,
+				   hmm_vma_walk->range->hmm_pfns, -EAGAIN);
+	hmm_vma_walk->collecting = false;
+	hmm_vma_walk->fault_first = true;
+}
+
+/* Every fault is done: collect from the start, faulting nothing. */
+static void hmm_migrate_restart(struct hmm_vma_walk *hmm_vma_walk)
+{
+	hmm_vma_walk->fault_first = false;
+	hmm_vma_walk->nofault = true;
+	hmm_vma_walk->last = hmm_vma_walk->range->start;
 }
 
 static void hmm_migrate_finish(struct hmm_vma_walk *hmm_vma_walk,
 			       struct mmu_notifier_range *nrange, int err)
 {
-	migrate_vma_collect_finish(hmm_vma_walk->migrate, nrange,
+	migrate_vma_collect_finish(hmm_vma_walk->migrate,
+				   hmm_vma_walk->collecting ? nrange : NULL,
 				   hmm_vma_walk->range->hmm_pfns, err);
 }
 #else /* CONFIG_DEVICE_MIGRATION */
@@ -822,10 +972,24 @@ static void hmm_vma_split_folio(struct hmm_vma_walk *hmm_vma_walk,
 }
 
 static int hmm_migrate_start(struct hmm_vma_walk *hmm_vma_walk,
-			     struct mmu_notifier_range *nrange,
 			     struct mm_struct **mm)
 {
 	return -EOPNOTSUPP;
+}
+
+static int hmm_migrate_open(struct hmm_vma_walk *hmm_vma_walk,
+			    struct mmu_notifier_range *nrange)
+{
+	return -EOPNOTSUPP;
+}
+
+static void hmm_migrate_abort(struct hmm_vma_walk *hmm_vma_walk,
+			      struct mmu_notifier_range *nrange)
+{
+}
+
+static void hmm_migrate_restart(struct hmm_vma_walk *hmm_vma_walk)
+{
 }
 
 static void hmm_migrate_finish(struct hmm_vma_walk *hmm_vma_walk,
@@ -915,15 +1079,29 @@ static inline unsigned long pte_to_hmm_pfn_flags(struct hmm_range *range,
 }
 
 /*
+ * The device private pages reported rather than faulted: those of
+ * range->dev_private_owner, or when collecting for migration those of the
+ * migration's pgmap_owner (faulting them would migrate them to system memory
+ * only for them to be collected there).
+ */
+static void *hmm_dev_private_owner(const struct hmm_vma_walk *hmm_vma_walk)
+{
+	if (hmm_vma_walk->migrate)
+		return hmm_vma_walk->migrate->pgmap_owner;
+	return hmm_vma_walk->range->dev_private_owner;
+}
+
+/*
  * The cpu flags of a device private entry of the caller's own device, which
  * hmm_range_fault() reports rather than faults; 0 for any other entry.
  */
-static unsigned long hmm_own_device_private_flags(struct hmm_range *range,
-						  softleaf_t entry)
+static unsigned long
+hmm_own_device_private_flags(const struct hmm_vma_walk *hmm_vma_walk,
+			     softleaf_t entry)
 {
 	if (!softleaf_is_device_private(entry) ||
 	    page_pgmap(softleaf_to_page(entry))->owner !=
-	    range->dev_private_owner)
+	    hmm_dev_private_owner(hmm_vma_walk))
 		return 0;
 	if (softleaf_is_device_private_write(entry))
 		return HMM_PFN_VALID | HMM_PFN_WRITE;
@@ -953,6 +1131,9 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 	 * here.
 	 */
 	if (pte_none(pte) || pte_is_uffd_wp_marker(pte)) {
+		/* Not collected unless a hole: not faulted either */
+		if (hmm_migrating(hmm_vma_walk, addr))
+			goto out;
 		required_fault =
 			hmm_pte_need_fault(hmm_vma_walk, pfn_req_flags, 0);
 		if (required_fault)
@@ -969,7 +1150,7 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 		 * the entry is read-only (after fork() for example): then
 		 * fault, which migrates the page back and breaks COW.
 		 */
-		cpu_flags = hmm_own_device_private_flags(range, entry);
+		cpu_flags = hmm_own_device_private_flags(hmm_vma_walk, entry);
 		if (cpu_flags) {
 			required_fault = hmm_pte_need_fault(hmm_vma_walk,
 							    pfn_req_flags,
@@ -995,6 +1176,9 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 			goto fault;
 
 		if (softleaf_is_migration(entry)) {
+			/* Wait in handle_mm_fault(), with nothing collected */
+			if (hmm_vma_walk->collecting)
+				goto fault;
 			hmm_vma_walk->last = addr;
 			return HMM_WAIT_MIGRATION;
 		}
@@ -1055,13 +1239,13 @@ static unsigned int hmm_pte_fault_kind(struct mm_walk *walk,
 	if (hmm_pte_is_hole(walk, addr, pte))
 		return 0;
 	if (pte_none(pte) || pte_is_uffd_wp_marker(pte))
-		return hmm_pte_need_fault(hmm_vma_walk, pfn_req_flags, 0);
+		return 0;
 	if (pte_present(pte))
 		return hmm_pte_need_fault(hmm_vma_walk, pfn_req_flags,
 					  pte_to_hmm_pfn_flags(range, pte));
 
 	entry = softleaf_from_pte(pte);
-	cpu_flags = hmm_own_device_private_flags(range, entry);
+	cpu_flags = hmm_own_device_private_flags(hmm_vma_walk, entry);
 	if (!cpu_flags && !softleaf_is_swap(entry) &&
 	    !softleaf_is_device_private(entry) &&
 	    !softleaf_is_device_exclusive(entry))
@@ -1106,7 +1290,7 @@ static int hmm_vma_handle_absent_pmd(struct mm_walk *walk, unsigned long start,
 
 	if (softleaf_is_device_private(entry) &&
 	    softleaf_to_folio(entry)->pgmap->owner ==
-	    range->dev_private_owner) {
+	    hmm_dev_private_owner(hmm_vma_walk)) {
 		unsigned long cpu_flags = HMM_PFN_VALID |
 			hmm_pfn_flags_order(PMD_SHIFT - PAGE_SHIFT);
 		/* The range may start anywhere in the PMD, as for a THP. */
@@ -1190,7 +1374,10 @@ again:
 		return hmm_vma_walk_hole(addr, end, -1, walk);
 
 	if (thp_migration_supported() && pmd_is_migration_entry(pmd)) {
-		if (hmm_range_need_fault(hmm_vma_walk, hmm_pfns, npages, 0)) {
+		r = hmm_range_need_fault(hmm_vma_walk, hmm_pfns, npages, 0);
+		if (r && hmm_vma_walk->collecting)
+			return hmm_record_fault(addr, addr + PAGE_SIZE, r, walk);
+		if (r) {
 			hmm_vma_walk->last = addr;
 			pmd_migration_entry_wait(walk->mm, pmdp);
 			return -EBUSY;
@@ -1419,7 +1606,7 @@ static int hmm_vma_walk_test(unsigned long start, unsigned long end,
 	/*
 	 * Collecting for migration does not need read access (the VMA was
 	 * checked by migrate_vma_collect_start()): a PROT_NONE VMA is collected
-	 * as migrate_vma_setup() always did, and faults in it fail.
+	 * as migrate_vma_setup() always did, and nothing is faulted in it.
 	 */
 	if (hmm_vma_walk->migrate)
 		return 0;
@@ -1535,7 +1722,7 @@ static int hmm_range_fault_locked(struct hmm_range *range, bool *locked)
 		 */
 		if (locked)
 			return -EINVAL;
-		ret = hmm_migrate_start(&hmm_vma_walk, &nrange, &mm);
+		ret = hmm_migrate_start(&hmm_vma_walk, &mm);
 		if (ret)
 			return ret;
 	} else {
@@ -1545,8 +1732,12 @@ static int hmm_range_fault_locked(struct hmm_range *range, bool *locked)
 	mmap_assert_locked(mm);
 
 	do {
-		/* If range is no longer valid force retry. */
-		if (range->notifier &&
+		/*
+		 * If range is no longer valid force retry.  Once it collected
+		 * pages for migration, the walk invalidated the range itself:
+		 * see hmm_migrate_open().
+		 */
+		if (range->notifier && !hmm_vma_walk.collected &&
 		    mmu_interval_check_retry(range->notifier,
 					     range->notifier_seq)) {
 			ret = -EBUSY;
@@ -1554,37 +1745,44 @@ static int hmm_range_fault_locked(struct hmm_range *range, bool *locked)
 		}
 		ret = walk_page_range(mm, hmm_vma_walk.last, range->end,
 				      &hmm_walk_ops, &hmm_vma_walk);
+		if (ret == HMM_COLLECT_START) {
+			ret = hmm_migrate_open(&hmm_vma_walk, &nrange);
+			if (ret)
+				break;
+			ret = -EBUSY;
+			continue;
+		}
 		/*
 		 * When HMM_FAULT_PENDING is returned a walk callback
 		 * recorded a range that needs handle_mm_fault();
 		 * hmm_do_fault() runs the fault outside walk_page_range()
 		 * (so no page-table or hugetlb_vma_lock is held) and
 		 * returns -EBUSY so the loop re-walks and picks up the
-		 * now-present entries.
+		 * now-present entries.  Nothing collected for migration is
+		 * held across it.
 		 */
 		if (ret == HMM_FAULT_PENDING) {
+			if (hmm_vma_walk.collecting)
+				hmm_migrate_abort(&hmm_vma_walk, &nrange);
 			ret = hmm_do_fault(mm, &hmm_vma_walk);
 			if (ret == HMM_FAULT_UNLOCKED) {
 				ret = fatal_signal_pending(current) ? -EINTR :
 								      -EBUSY;
 				break;
 			}
-			/*
-			 * Collecting for migration holds folio locks across
-			 * faults: let a killed task give them up.
-			 */
-			if (ret == -EBUSY && hmm_vma_walk.migrate &&
-			    fatal_signal_pending(current)) {
-				ret = -EINTR;
-				break;
-			}
+		}
+		if (!ret && hmm_vma_walk.fault_first) {
+			hmm_migrate_restart(&hmm_vma_walk);
+			ret = -EBUSY;
 		}
 		/*
 		 * When -EBUSY is returned the loop restarts with
 		 * hmm_vma_walk.last set to an address that has not been stored
 		 * in pfns. All entries < last in the pfn array are set to their
 		 * output, and all >= are still at their input values.  So a
-		 * page collected for migration is never walked again.
+		 * page collected for migration is never walked again, but
+		 * after hmm_migrate_restart(), which walks the range again
+		 * from the start, and faults nothing.
 		 */
 	} while (ret == -EBUSY);
 
@@ -1608,11 +1806,17 @@ static int hmm_range_fault_locked(struct hmm_range *range, bool *locked)
  * With HMM_PFN_REQ_MIGRATE in @range->default_flags, the walk that faults the
  * range also collects its pages for the migration @range->migrate describes,
  * as migrate_vma_setup() would, and reports them with HMM_PFN_MIGRATE.
- * @range->notifier may then be NULL.  The collection fires one
- * MMU_NOTIFY_MIGRATE invalidation with @range->migrate->pgmap_owner as owner:
- * a driver whose interval notifier is @range->notifier must not bump its
- * sequence for it, or the call never succeeds.  On success the caller goes on
- * with migrate_vma_pages() and migrate_vma_finalize() before it drops the mmap
+ * @range->notifier may then be NULL.  Nothing collected is held across a
+ * fault: the walk collects until an entry needs a fault, and if it collected
+ * anything by then, it puts it all back, faults what the rest of the range
+ * needs, then collects the whole range again without faulting.  The
+ * collection fires one MMU_NOTIFY_MIGRATE invalidation, with
+ * @range->migrate->pgmap_owner as owner, when it reaches the first page it
+ * unmaps, and @range->notifier_seq is only checked until then: the driver's
+ * notifier sets its sequence for that invalidation as for any other, and
+ * the entries collected are kept stable by their migration entries and
+ * folio locks instead.  On success the caller goes on with
+ * migrate_vma_pages() and migrate_vma_finalize() before it drops the mmap
  * lock; on error nothing stays collected: every page is mapped back,
  * unlocked and released.  See Documentation/mm/hmm.rst.
  *
@@ -1628,7 +1832,6 @@ static int hmm_range_fault_locked(struct hmm_range *range, bool *locked)
  *		the invalidation to finish.
  * -EFAULT:     A page was requested to be valid and could not be made valid
  *              ie it has no backing VMA or it is illegal to access
- * -EINTR:	A fatal signal arrived while collecting pages for migration.
  * -EOPNOTSUPP:	HMM_PFN_REQ_MIGRATE without CONFIG_DEVICE_MIGRATION.
  */
 int hmm_range_fault(struct hmm_range *range)

@@ -1284,8 +1284,7 @@ int migrate_device_coherent_folio(struct folio *folio);
 struct migrate_vma;
 struct mmu_notifier_range;
 int migrate_vma_collect_start(struct migrate_vma *migrate, unsigned long start,
-			      unsigned long end,
-			      struct mmu_notifier_range *nrange);
+			      unsigned long end);
 void migrate_vma_collect_finish(struct migrate_vma *migrate,
 				struct mmu_notifier_range *nrange,
 				unsigned long *hmm_pfns, int err);

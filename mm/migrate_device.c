@@ -217,18 +217,14 @@ static void migrate_vma_restore_collected(struct migrate_vma *migrate)
  * @migrate: the migration, from hmm_range::migrate
  * @start: start of the hmm range, must be @migrate->start
  * @end: end of the hmm range, must be @migrate->end
- * @nrange: notifier range, initialised and started here
  *
- * Checks @migrate, clears its src and dst arrays and starts the
- * MMU_NOTIFY_MIGRATE invalidation that covers installing migration entries.
- * Once this returns 0, migrate_vma_collect_finish() must be called exactly
- * once.
+ * Checks @migrate and clears its src and dst arrays.  Once this returns 0,
+ * migrate_vma_collect_finish() must be called exactly once.
  *
  * Return: 0 on success, -EINVAL if @migrate cannot be collected.
  */
 int migrate_vma_collect_start(struct migrate_vma *migrate, unsigned long start,
-			      unsigned long end,
-			      struct mmu_notifier_range *nrange)
+			      unsigned long end)
 {
 	int ret;
 
@@ -248,33 +244,22 @@ int migrate_vma_collect_start(struct migrate_vma *migrate, unsigned long start,
 	       sizeof(*migrate->dst) * ((end - start) >> PAGE_SHIFT));
 	migrate->cpages = 0;
 	migrate->npages = 0;
-
-	/*
-	 * Note that the pgmap_owner is passed to the mmu notifier callback so
-	 * that the registered device driver can skip invalidating device
-	 * private page mappings that won't be migrated, and so that a driver
-	 * calling hmm_range_fault() can recognise (and skip) the invalidation
-	 * its own collection causes.
-	 */
-	mmu_notifier_range_init_owner(nrange, MMU_NOTIFY_MIGRATE, 0,
-				      migrate->vma->vm_mm, start, end,
-				      migrate->pgmap_owner);
-	mmu_notifier_invalidate_range_start(nrange);
 	return 0;
 }
 
 /*
  * migrate_vma_collect_finish() - finish collecting pages from hmm_range_fault()
  * @migrate: the migration
- * @nrange: the notifier range started by migrate_vma_collect_start()
+ * @nrange: the MMU_NOTIFY_MIGRATE range hmm_range_fault() started, or NULL
+ *	if it collected no page (holes at most)
  * @hmm_pfns: hmm_range_fault()'s output array
  * @err: 0 if the walk completed, or the error hmm_range_fault() returns
  *
  * Ends the notifier range.  On error every collected folio is restored,
- * unlocked and released.  On success the collected folios are unmapped
- * from every other mapping and checked for pins, as migrate_vma_setup()
- * does; those that cannot be migrated are restored and lose
- * HMM_PFN_MIGRATE in @hmm_pfns.
+ * unlocked and released, and no entry of @hmm_pfns keeps HMM_PFN_MIGRATE.
+ * On success the collected folios are unmapped from every other mapping and
+ * checked for pins, as migrate_vma_setup() does; those that cannot be
+ * migrated are restored and lose HMM_PFN_MIGRATE in @hmm_pfns.
  */
 void migrate_vma_collect_finish(struct migrate_vma *migrate,
 				struct mmu_notifier_range *nrange,
@@ -282,13 +267,16 @@ void migrate_vma_collect_finish(struct migrate_vma *migrate,
 {
 	unsigned long i, nr, npages;
 
-	mmu_notifier_invalidate_range_end(nrange);
+	npages = (migrate->end - migrate->start) >> PAGE_SHIFT;
+	if (nrange)
+		mmu_notifier_invalidate_range_end(nrange);
 	if (err) {
 		migrate_vma_restore_collected(migrate);
+		for (i = 0; i < npages; i++)
+			hmm_pfns[i] &= ~HMM_PFN_MIGRATE;
 		return;
 	}
 
-	npages = (migrate->end - migrate->start) >> PAGE_SHIFT;
 	migrate->npages = npages;
 	if (migrate->cpages)
 		migrate_vma_unmap(migrate);
@@ -381,17 +369,19 @@ void migrate_vma_collect_finish(struct migrate_vma *migrate,
  */
 int migrate_vma_setup(struct migrate_vma *args)
 {
-	long nr_pages = (args->end - args->start) >> PAGE_SHIFT;
 	struct hmm_range range = {
 		.default_flags = HMM_PFN_REQ_MIGRATE,
 		.migrate = args,
 	};
+	long nr_pages = (args->end - args->start) >> PAGE_SHIFT;
 	int ret;
 
 	args->start &= PAGE_MASK;
 	args->end &= PAGE_MASK;
 	if (nr_pages <= 0)
 		return -EINVAL;
+	/* What hmm_range_fault() writes to dst: the masked range */
+	nr_pages = (args->end - args->start) >> PAGE_SHIFT;
 	ret = migrate_vma_check_args(args);
 	if (ret)
 		return ret;
@@ -403,8 +393,6 @@ int migrate_vma_setup(struct migrate_vma *args)
 		if (args->vma->vm_flags & VM_WRITE)
 			range.default_flags |= HMM_PFN_REQ_WRITE;
 	}
-	if (args->flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE)
-		range.dev_private_owner = args->pgmap_owner;
 
 	/*
 	 * hmm_range_fault() reports every page in an output array as large as

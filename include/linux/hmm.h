@@ -28,13 +28,25 @@ struct migrate_vma;
  * HMM_PFN_P2PDMA_BUS - Bus mapped P2P transfer
  * HMM_PFN_DMA_MAPPED - Flag preserved on input-to-output transformation
  *                      to mark that page is already DMA mapped
- * HMM_PFN_MIGRATE - only with HMM_PFN_REQ_MIGRATE: the page was collected for
- *                   migration, as migrate_vma_setup() collects it: it is
- *                   locked, its CPU mapping replaced by a migration entry,
- *                   and range->migrate->src has MIGRATE_PFN_MIGRATE for it.
- *                   Without HMM_PFN_VALID, the address is an empty slot (or
- *                   maps the zero page) of an anonymous VMA that the
- *                   migration may populate.
+ * HMM_PFN_MIGRATE - only with HMM_PFN_REQ_MIGRATE (64-bit only): the entry
+ *                   was collected for migration, as migrate_vma_setup()
+ *                   collects it, and range->migrate->src has
+ *                   MIGRATE_PFN_MIGRATE for it.
+ *                   With HMM_PFN_VALID, the pfn is the page collected, the
+ *                   one src holds: it is locked, its CPU mappings replaced by
+ *                   migration entries, and it stays so until
+ *                   migrate_vma_finalize(), whatever range->notifier_seq
+ *                   says; HMM_PFN_WRITE is MIGRATE_PFN_WRITE (it was mapped
+ *                   writable), the order is that of the collection (PMD
+ *                   order for a THP collected whole).
+ *                   Without HMM_PFN_VALID there is no pfn: the address is an
+ *                   empty slot (or maps the zero page) of an anonymous VMA
+ *                   that the migration may populate.
+ *                   An entry without HMM_PFN_MIGRATE was not collected and is
+ *                   reported as without HMM_PFN_REQ_MIGRATE, but for what the
+ *                   walk does not fault (see HMM_PFN_REQ_MIGRATE); once
+ *                   anything was collected, range->notifier_seq no longer
+ *                   vouches for such entries.
  *
  * On input:
  * 0                 - Return the current state of the page, do not fault it.
@@ -45,10 +57,16 @@ struct migrate_vma;
  * HMM_PFN_REQ_MIGRATE - Collect the pages of the range for migration as
  *                       described by range->migrate, in the same walk that
  *                       faults them.  Only valid in range->default_flags and
- *                       only with hmm_range_fault().  Empty slots and zero
- *                       page mappings of an anonymous VMA are not faulted:
- *                       they are reported as HMM_PFN_MIGRATE without
- *                       HMM_PFN_VALID.  See Documentation/mm/hmm.rst.
+ *                       only with hmm_range_fault().  Only what the migration
+ *                       would then collect is faulted: nothing unless
+ *                       MIGRATE_VMA_SELECT_SYSTEM is set and the VMA is
+ *                       readable; never empty slots (nor the zero page) of an
+ *                       anonymous VMA, which are collected as holes, nor
+ *                       those of another VMA, nor device private pages of
+ *                       range->migrate->pgmap_owner, which are reported (the
+ *                       owner of device private pages is then pgmap_owner,
+ *                       whatever range->dev_private_owner says).  See
+ *                       Documentation/mm/hmm.rst.
  */
 enum hmm_pfn_flags {
 	/* Output fields and flags */
@@ -63,15 +81,22 @@ enum hmm_pfn_flags {
 	HMM_PFN_P2PDMA     = 1UL << (BITS_PER_LONG - 5),
 	HMM_PFN_P2PDMA_BUS = 1UL << (BITS_PER_LONG - 6),
 
-	/* Output flag of HMM_PFN_REQ_MIGRATE */
-	HMM_PFN_MIGRATE = 1UL << (BITS_PER_LONG - 7),
+	/*
+	 * Output flag of HMM_PFN_REQ_MIGRATE, 64-bit only: migration needs
+	 * CONFIG_DEVICE_MIGRATION, hence MEMORY_HOTPLUG and 64BIT, and on
+	 * 32-bit the pfn field keeps all of its bits (PAE and LPAE pfns need
+	 * them).  It is 0 there, and so is HMM_PFN_REQ_MIGRATE.
+	 */
+	HMM_PFN_MIGRATE = IS_ENABLED(CONFIG_64BIT) ?
+			  1UL << (BITS_PER_LONG - 7) : 0,
 
 	/*
 	 * The CPU mapping order, a field of HMM_PFN_ORDER_BITS bits just
 	 * below the flags.
 	 */
 	HMM_PFN_ORDER_BITS = 5,
-	HMM_PFN_ORDER_SHIFT = (BITS_PER_LONG - 12),
+	HMM_PFN_ORDER_SHIFT = (BITS_PER_LONG -
+			       (IS_ENABLED(CONFIG_64BIT) ? 12 : 11)),
 	HMM_PFN_ORDER_MASK = ((1UL << HMM_PFN_ORDER_BITS) - 1) <<
 			     HMM_PFN_ORDER_SHIFT,
 
@@ -90,7 +115,8 @@ enum hmm_pfn_flags {
 #define HMM_PFN_FLAG_BITS	(HMM_PFN_VALID | HMM_PFN_WRITE | HMM_PFN_ERROR | \
 				 HMM_PFN_DMA_MAPPED | HMM_PFN_P2PDMA |       \
 				 HMM_PFN_P2PDMA_BUS | HMM_PFN_MIGRATE)
-static_assert(HWEIGHT64(HMM_PFN_FLAG_BITS) == 7);
+static_assert(HWEIGHT64(HMM_PFN_FLAG_BITS) ==
+	      (IS_ENABLED(CONFIG_64BIT) ? 7 : 6));
 static_assert(!(HMM_PFN_FLAG_BITS & HMM_PFN_ORDER_MASK));
 static_assert((HMM_PFN_FLAG_BITS | HMM_PFN_ORDER_MASK) == HMM_PFN_FLAGS);
 

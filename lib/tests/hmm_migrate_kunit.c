@@ -125,7 +125,11 @@ static unsigned long hmm_kunit_pfn(struct mm_struct *mm, unsigned long addr)
 	return pte_present(pte) ? pte_pfn(pte) : HMM_KUNIT_NONE;
 }
 
-/* A notifier skipping the invalidations of its own migration, as drivers do */
+/*
+ * A driver's notifier: it sets the sequence for every invalidation, as
+ * mmu_interval_set_seq() requires, its own migrations' included, and counts
+ * those.
+ */
 struct hmm_kunit_notifier {
 	struct mmu_interval_notifier mni;
 	int own_migrate;
@@ -138,10 +142,8 @@ static bool hmm_kunit_invalidate(struct mmu_interval_notifier *mni,
 	struct hmm_kunit_notifier *n =
 		container_of(mni, struct hmm_kunit_notifier, mni);
 
-	if (range->event == MMU_NOTIFY_MIGRATE && range->owner == n) {
+	if (range->event == MMU_NOTIFY_MIGRATE && range->owner == n)
 		n->own_migrate++;
-		return true;
-	}
 	mmu_interval_set_seq(mni, cur_seq);
 	return true;
 }
@@ -191,13 +193,17 @@ static void hmm_migrate_test_pfn_layout(struct kunit *test)
 	const unsigned long pfn = 0x12345;
 	unsigned long order, hmm_pfn;
 
-	KUNIT_EXPECT_EQ(test, HMM_PFN_MIGRATE, BIT(BITS_PER_LONG - 7));
+	const unsigned int nflags = IS_ENABLED(CONFIG_64BIT) ? 7 : 6;
+
+	/* 64-bit only: 32-bit keeps the layout, and the pfn bits, of 7.3 */
+	KUNIT_EXPECT_EQ(test, HMM_PFN_MIGRATE, IS_ENABLED(CONFIG_64BIT) ?
+			BIT(BITS_PER_LONG - 7) : 0);
 	KUNIT_EXPECT_EQ(test, HMM_PFN_REQ_MIGRATE, HMM_PFN_MIGRATE);
-	KUNIT_EXPECT_EQ(test, HMM_PFN_ORDER_SHIFT, BITS_PER_LONG - 12);
-	/* Seven flags, then the order field, then the pfn */
+	KUNIT_EXPECT_EQ(test, HMM_PFN_ORDER_SHIFT, BITS_PER_LONG - 5 - nflags);
+	/* The flags, then the order field, then the pfn */
 	KUNIT_EXPECT_EQ(test, ~HMM_PFN_FLAGS, BIT(HMM_PFN_ORDER_SHIFT) - 1);
 	KUNIT_EXPECT_EQ(test, hweight_long(HMM_PFN_FLAGS & ~HMM_PFN_ORDER_MASK),
-			7);
+			nflags);
 	KUNIT_EXPECT_EQ(test, HMM_PFN_ORDER_MASK >> HMM_PFN_ORDER_SHIFT,
 			BIT(HMM_PFN_ORDER_BITS) - 1);
 
@@ -471,7 +477,7 @@ static void hmm_migrate_test_collect(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, m.orig[0], HMM_KUNIT_NONE);
 	KUNIT_ASSERT_TRUE(test, is_zero_pfn(m.orig[1]));
 
-	/* range->notifier is optional; a driver's must skip its migration */
+	/* range->notifier is optional */
 	n = hmm_kunit_notifier(test, addr, 4 * PAGE_SIZE);
 	m.mig.pgmap_owner = n;
 	m.range.notifier = &n->mni;
@@ -487,8 +493,9 @@ static void hmm_migrate_test_collect(struct kunit *test)
 	hmm_kunit_expect_hole(test, &m, 1, MIGRATE_PFN_MIGRATE);
 	hmm_kunit_expect_collected(test, &m, 2, m.orig[2], true);
 	hmm_kunit_expect_collected(test, &m, 3, m.orig[3], true);
-	KUNIT_EXPECT_GE(test, n->own_migrate, 1);
-	KUNIT_EXPECT_FALSE(test, mmu_interval_read_retry(&n->mni, seq));
+	/* One invalidation, which the driver sees as any other */
+	KUNIT_EXPECT_EQ(test, n->own_migrate, 1);
+	KUNIT_EXPECT_TRUE(test, mmu_interval_read_retry(&n->mni, seq));
 	hmm_kunit_restore(test, &m, 4);
 }
 
@@ -555,6 +562,7 @@ static unsigned long hmm_kunit_map_file(struct kunit *test,
 /* An error after pages were collected leaves none collected. */
 static void hmm_migrate_test_errors(struct kunit *test)
 {
+	struct hmm_kunit_notifier *n;
 	struct hmm_kunit_migrate m;
 	unsigned long addr, shared, i;
 
@@ -564,23 +572,32 @@ static void hmm_migrate_test_errors(struct kunit *test)
 		hmm_kunit_read(test, addr + i * PAGE_SIZE);
 	hmm_kunit_migrate_init(test, &m, addr, 4, HMM_PFN_REQ_FAULT,
 			       MIGRATE_VMA_SELECT_SYSTEM);
+	n = hmm_kunit_notifier(test, addr, 4 * PAGE_SIZE);
+	m.mig.pgmap_owner = n;
 
-	/* Pages 0-2 are collected, page 3 is faulted: SIGKILL stops there */
-	allow_signal(SIGKILL);
-	send_sig(SIGKILL, current, 1);
-	hmm_kunit_collect(test, &m, false, -EINTR, 0);
-	flush_signals(current);
-	disallow_signal(SIGKILL);
-	KUNIT_EXPECT_NULL(test, memchr_inv(m.mig.src, 0, 4 * sizeof(long)));
-	hmm_kunit_restore(test, &m, 3);	/* npages is 0: nothing to migrate */
+	/* The hole of the file is not faulted: nothing collects it */
+	hmm_kunit_collect(test, &m, false, 0, 3);
+	for (i = 0; i < 3; i++)
+		hmm_kunit_expect_collected(test, &m, i, m.orig[i], false);
+	KUNIT_EXPECT_EQ(test, m.pfns[3], 0);
+	KUNIT_EXPECT_EQ(test, m.mig.src[3], 0);
+	KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(current->mm, addr + 3 * PAGE_SIZE),
+			HMM_KUNIT_NONE);
+	hmm_kunit_restore(test, &m, 4);
 
-	/* Page 3, mapped now, needs a write fault: -EPERM */
-	memset(m.pfns, 0, 4 * sizeof(long));
+	/*
+	 * Pages 0-1 are collected, page 2 needs a write fault, which fails
+	 * with -EPERM: nothing stays collected or reported as collected.
+	 */
 	m.range.pfn_flags_mask = HMM_PFN_REQ_WRITE;
-	m.pfns[3] = HMM_PFN_REQ_WRITE;
+	m.pfns[2] = HMM_PFN_REQ_WRITE;
+	n->own_migrate = 0;
 	hmm_kunit_collect(test, &m, false, -EPERM, 0);
 	KUNIT_EXPECT_NULL(test, memchr_inv(m.mig.src, 0, 4 * sizeof(long)));
-	hmm_kunit_restore(test, &m, 3);
+	for (i = 0; i < 4; i++)
+		KUNIT_EXPECT_FALSE(test, m.pfns[i] & HMM_PFN_MIGRATE);
+	KUNIT_EXPECT_EQ(test, n->own_migrate, 1);
+	hmm_kunit_restore(test, &m, 4);
 }
 
 /*
@@ -771,6 +788,8 @@ static void hmm_migrate_test_fault_run(struct kunit *test)
 	if (ret == -EBUSY)
 		return;
 	KUNIT_EXPECT_EQ(test, ret, 0);
+	/* The first call only faulted: it invalidated nothing for migration */
+	KUNIT_EXPECT_EQ(test, n->own_migrate, 1);
 	KUNIT_EXPECT_EQ(test, m.mig.cpages, npages);
 	for (i = 0; i < npages; i++) {
 		new = m.pfns[i] & ~HMM_PFN_FLAGS;
@@ -780,6 +799,146 @@ static void hmm_migrate_test_fault_run(struct kunit *test)
 		m.refs[i] = 1;
 	}
 	hmm_kunit_restore(test, &m, npages);
+}
+
+/*
+ * A fault needed after pages were collected: they are put back first, then
+ * the rest of the range is faulted and the whole range collected again, in
+ * one call, although the driver's notifier sets its sequence for the
+ * migration's own invalidations.
+ */
+static void hmm_migrate_test_fault_after_collect(struct kunit *test)
+{
+	struct hmm_kunit_notifier *n;
+	struct hmm_kunit_migrate m;
+	unsigned long addr, new, i;
+
+	addr = hmm_kunit_map(test, 4 * PAGE_SIZE, PAGE_SIZE);
+	hmm_kunit_fill(test, addr, 4);
+	hmm_kunit_fork(test);
+	/* Pages 0-1 are the parent's own again, 2-3 stay COW-shared */
+	hmm_kunit_fill(test, addr, 2);
+	hmm_kunit_migrate_init(test, &m, addr, 4, HMM_PFN_REQ_FAULT |
+			       HMM_PFN_REQ_WRITE, MIGRATE_VMA_SELECT_SYSTEM);
+	n = hmm_kunit_notifier(test, addr, 4 * PAGE_SIZE);
+	m.mig.pgmap_owner = n;
+	m.range.notifier = &n->mni;
+	m.range.notifier_seq = mmu_interval_read_begin(&n->mni);
+
+	hmm_kunit_collect(test, &m, false, 0, 4);
+	/* Collected up to page 2, put back, then collected whole */
+	KUNIT_EXPECT_EQ(test, n->own_migrate, 2);
+	for (i = 0; i < 2; i++)
+		hmm_kunit_expect_collected(test, &m, i, m.orig[i], true);
+	for (i = 2; i < 4; i++) {
+		new = m.pfns[i] & ~HMM_PFN_FLAGS;
+		KUNIT_EXPECT_NE(test, new, m.orig[i]);
+		hmm_kunit_expect_collected(test, &m, i, new, true);
+		m.orig[i] = new;
+		m.refs[i] = 1;
+	}
+	hmm_kunit_restore(test, &m, 4);
+}
+
+/*
+ * Nothing is faulted that the migration would not collect: COW-shared pages
+ * stay shared when only device memory is selected.
+ */
+static void hmm_migrate_test_no_useless_fault(struct kunit *test)
+{
+	struct hmm_kunit_migrate m;
+	unsigned long addr, i;
+
+	addr = hmm_kunit_map(test, 2 * PAGE_SIZE, PAGE_SIZE);
+	hmm_kunit_fill(test, addr, 2);
+	hmm_kunit_fork(test);
+	hmm_kunit_migrate_init(test, &m, addr, 2, HMM_PFN_REQ_FAULT |
+			       HMM_PFN_REQ_WRITE,
+			       MIGRATE_VMA_SELECT_DEVICE_PRIVATE);
+
+	hmm_kunit_collect(test, &m, false, 0, 0);
+	for (i = 0; i < 2; i++) {
+		/* Reported read-only as they are, and left so */
+		KUNIT_EXPECT_EQ(test, m.pfns[i], m.orig[i] | HMM_PFN_VALID);
+		KUNIT_EXPECT_EQ(test, m.mig.src[i], 0);
+		KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(current->mm,
+						    addr + i * PAGE_SIZE),
+				m.orig[i]);
+	}
+	hmm_kunit_restore(test, &m, 2);
+}
+
+/*
+ * A PROT_NONE VMA: its pages are collected as they are, reported with their
+ * pfn as src has them although hmm reads no access rights in their protnone
+ * PTEs, and nothing is faulted, which could not make them accessible.
+ */
+static void hmm_migrate_test_prot_none(struct kunit *test)
+{
+	const unsigned long flags[] = {
+		0, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+	};
+	unsigned long addr, val = 0x1234, i;
+	struct hmm_kunit_migrate m;
+	pte_t pte;
+
+	if (!IS_ENABLED(CONFIG_NUMA_BALANCING))
+		kunit_skip(test, "needs CONFIG_NUMA_BALANCING for protnone PTEs");
+	addr = kunit_vm_mmap(test, NULL, 0, 2 * PAGE_SIZE, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	hmm_kunit_check_addr(test, addr);
+	/* As ptrace does: FOLL_FORCE writes through PROT_NONE */
+	KUNIT_ASSERT_EQ(test, access_remote_vm(current->mm, addr, &val,
+					       sizeof(val),
+					       FOLL_FORCE | FOLL_WRITE),
+			(int)sizeof(val));
+	mmap_read_lock(current->mm);
+	pte = hmm_kunit_pte(current->mm, addr);
+	mmap_read_unlock(current->mm);
+	KUNIT_ASSERT_TRUE(test, pte_present(pte) && pte_protnone(pte));
+
+	for (i = 0; i < ARRAY_SIZE(flags); i++) {
+		hmm_kunit_migrate_init(test, &m, addr, 2, flags[i],
+				       MIGRATE_VMA_SELECT_SYSTEM);
+		hmm_kunit_collect(test, &m, false, 0, 2);
+		KUNIT_EXPECT_EQ(test, m.pfns[0], m.orig[0] | HMM_PFN_VALID |
+				HMM_PFN_MIGRATE);
+		KUNIT_EXPECT_EQ(test, m.mig.src[0], migrate_pfn(m.orig[0]) |
+				MIGRATE_PFN_MIGRATE);
+		hmm_kunit_expect_hole(test, &m, 1, MIGRATE_PFN_MIGRATE);
+		hmm_kunit_migrate_none(&m);
+		mmap_read_lock(current->mm);
+		KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(current->mm, addr),
+				m.orig[0]);
+		mmap_read_unlock(current->mm);
+	}
+	val = 0;
+	KUNIT_EXPECT_EQ(test, access_remote_vm(current->mm, addr, &val,
+					       sizeof(val), FOLL_FORCE),
+			(int)sizeof(val));
+	KUNIT_EXPECT_EQ(test, val, 0x1234);
+}
+
+/* An unaligned start: migrate_vma_setup() clears all of dst it lent out. */
+static void hmm_migrate_test_unaligned(struct kunit *test)
+{
+	struct hmm_kunit_migrate m;
+	unsigned long addr, i;
+
+	addr = hmm_kunit_map(test, 2 * PAGE_SIZE, PAGE_SIZE);
+	hmm_kunit_fill(test, addr, 2);
+	hmm_kunit_migrate_init(test, &m, addr, 2, 0,
+			       MIGRATE_VMA_SELECT_SYSTEM);
+	m.mig.start = addr + PAGE_SIZE / 2;
+	memset(m.mig.dst, 0xff, 2 * sizeof(long));
+
+	hmm_kunit_collect(test, &m, true, 0, 2);
+	KUNIT_EXPECT_EQ(test, m.mig.start, addr);
+	KUNIT_EXPECT_NULL(test, memchr_inv(m.mig.dst, 0, 2 * sizeof(long)));
+	for (i = 0; i < 2; i++)
+		KUNIT_EXPECT_EQ(test, m.mig.src[i], migrate_pfn(m.orig[i]) |
+				MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE);
+	hmm_kunit_restore(test, &m, 2);
 }
 
 static void hmm_kunit_need_thp(struct kunit *test)
@@ -978,6 +1137,10 @@ HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_errors)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_write_fault)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_cow)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_fault_run)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_fault_after_collect)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_no_useless_fault)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_prot_none)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_unaligned)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_pmd_holes)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_whole)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_split)
@@ -1001,6 +1164,10 @@ static struct kunit_case hmm_migrate_test_cases[] = {
 	KUNIT_CASE(hmm_migrate_test_write_fault),
 	KUNIT_CASE(hmm_migrate_test_cow),
 	KUNIT_CASE(hmm_migrate_test_fault_run),
+	KUNIT_CASE(hmm_migrate_test_fault_after_collect),
+	KUNIT_CASE(hmm_migrate_test_no_useless_fault),
+	KUNIT_CASE(hmm_migrate_test_prot_none),
+	KUNIT_CASE(hmm_migrate_test_unaligned),
 	KUNIT_CASE(hmm_migrate_test_pmd_holes),
 	KUNIT_CASE(hmm_migrate_test_thp_whole),
 	KUNIT_CASE_PARAM(hmm_migrate_test_thp_split,
