@@ -204,6 +204,15 @@ hmm_range_need_fault(const struct hmm_vma_walk *hmm_vma_walk,
 	return required_fault;
 }
 
+/*
+ * Collecting for migration: entries below nocollect_end (a split failed) are
+ * walked as without HMM_PFN_REQ_MIGRATE.
+ */
+static bool hmm_migrating(struct hmm_vma_walk *hmm_vma_walk, unsigned long addr)
+{
+	return hmm_vma_walk->migrate && addr >= hmm_vma_walk->nocollect_end;
+}
+
 #ifdef CONFIG_DEVICE_MIGRATION
 static unsigned long *migrate_vma_src(struct migrate_vma *migrate,
 				      unsigned long addr)
@@ -660,12 +669,6 @@ static unsigned long migrate_vma_collect_pte(struct migrate_vma *migrate,
 	return mpfn;
 }
 
-/* Entries below nocollect_end (a split failed) are walked as without migrate */
-static bool hmm_migrating(struct hmm_vma_walk *hmm_vma_walk, unsigned long addr)
-{
-	return hmm_vma_walk->migrate && addr >= hmm_vma_walk->nocollect_end;
-}
-
 /* Collect now: not while faulting the range first (see hmm_migrate_abort()) */
 static bool hmm_want_migrate(struct hmm_vma_walk *hmm_vma_walk,
 			     unsigned long addr)
@@ -1086,8 +1089,10 @@ static inline unsigned long pte_to_hmm_pfn_flags(struct hmm_range *range,
  */
 static void *hmm_dev_private_owner(const struct hmm_vma_walk *hmm_vma_walk)
 {
+#ifdef CONFIG_DEVICE_MIGRATION
 	if (hmm_vma_walk->migrate)
 		return hmm_vma_walk->migrate->pgmap_owner;
+#endif
 	return hmm_vma_walk->range->dev_private_owner;
 }
 
