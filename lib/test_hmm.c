@@ -318,10 +318,21 @@ static int dmirror_do_fault(struct dmirror *dmirror, struct hmm_range *range)
 		 * backing pages as dmirror_migrate_finalize_and_map() does.
 		 */
 		entry = dmirror_backing_page(page);
-		if (*pfns & HMM_PFN_WRITE)
+		if (*pfns & HMM_PFN_WRITE) {
 			entry = xa_tag_pointer(entry, DPT_XA_TAG_WRITE);
-		else if (WARN_ON(range->default_flags & HMM_PFN_WRITE))
+		} else if (range->default_flags & HMM_PFN_REQ_WRITE) {
+			/*
+			 * A page of this device that is read-only (COW-shared
+			 * after fork()): hmm_range_fault() does not fault it,
+			 * so that a driver is not called back from its own
+			 * fault handler.  It must go back to system memory,
+			 * where a write fault breaks COW.
+			 */
+			if (is_device_private_page(page))
+				return -EAGAIN;
+			WARN_ON(1);
 			return -EFAULT;
+		}
 		entry = xa_store(&dmirror->pt, pfn, entry, GFP_ATOMIC);
 		if (xa_is_err(entry))
 			return xa_err(entry);
@@ -378,14 +389,19 @@ static const struct mmu_interval_notifier_ops dmirror_min_ops = {
 	.invalidate = dmirror_interval_invalidate,
 };
 
+static int dmirror_migrate_to_system(struct dmirror *dmirror,
+				     struct hmm_dmirror_cmd *cmd);
+
 static int dmirror_range_fault(struct dmirror *dmirror,
 				struct hmm_range *range)
 {
 	struct mm_struct *mm = dmirror->notifier.mm;
 	unsigned long timeout =
 		jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	struct hmm_dmirror_cmd cmd = {};
 	int ret;
 
+again:
 	while (true) {
 		if (time_after(jiffies, timeout)) {
 			ret = -EBUSY;
@@ -414,6 +430,14 @@ static int dmirror_range_fault(struct dmirror *dmirror,
 	ret = dmirror_do_fault(dmirror, range);
 
 	mutex_unlock(&dmirror->mutex);
+	if (ret == -EAGAIN) {
+		/* A read-only page of this device to write: migrate it back */
+		cmd.addr = range->start;
+		cmd.npages = (range->end - range->start) >> PAGE_SHIFT;
+		ret = dmirror_migrate_to_system(dmirror, &cmd);
+		if (!ret)
+			goto again;
+	}
 out:
 	return ret;
 }

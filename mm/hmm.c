@@ -1151,17 +1151,10 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 
 		/*
 		 * Don't fault in device private pages owned by the caller,
-		 * just report the PFN, unless write access was requested and
-		 * the entry is read-only (after fork() for example): then
-		 * fault, which migrates the page back and breaks COW.
+		 * just report the PFN.
 		 */
 		cpu_flags = hmm_own_device_private_flags(hmm_vma_walk, entry);
 		if (cpu_flags) {
-			required_fault = hmm_pte_need_fault(hmm_vma_walk,
-							    pfn_req_flags,
-							    cpu_flags);
-			if (required_fault)
-				goto fault;
 			new_pfn_flags = softleaf_to_pfn(entry) | cpu_flags;
 			goto out;
 		}
@@ -1238,7 +1231,6 @@ static unsigned int hmm_pte_fault_kind(struct mm_walk *walk,
 {
 	struct hmm_vma_walk *hmm_vma_walk = walk->private;
 	struct hmm_range *range = hmm_vma_walk->range;
-	unsigned long cpu_flags = 0;
 	softleaf_t entry;
 
 	if (hmm_pte_is_hole(walk, addr, pte))
@@ -1249,13 +1241,13 @@ static unsigned int hmm_pte_fault_kind(struct mm_walk *walk,
 		return hmm_pte_need_fault(hmm_vma_walk, pfn_req_flags,
 					  pte_to_hmm_pfn_flags(range, pte));
 
+	/* The caller's own device private pages are reported, not faulted */
 	entry = softleaf_from_pte(pte);
-	cpu_flags = hmm_own_device_private_flags(hmm_vma_walk, entry);
-	if (!cpu_flags && !softleaf_is_swap(entry) &&
-	    !softleaf_is_device_private(entry) &&
-	    !softleaf_is_device_exclusive(entry))
+	if (hmm_own_device_private_flags(hmm_vma_walk, entry) ||
+	    (!softleaf_is_swap(entry) && !softleaf_is_device_private(entry) &&
+	     !softleaf_is_device_exclusive(entry)))
 		return 0;
-	return hmm_pte_need_fault(hmm_vma_walk, pfn_req_flags, cpu_flags);
+	return hmm_pte_need_fault(hmm_vma_walk, pfn_req_flags, 0);
 }
 
 /*
@@ -1305,12 +1297,6 @@ static int hmm_vma_handle_absent_pmd(struct mm_walk *walk, unsigned long start,
 
 		if (softleaf_is_device_private_write(entry))
 			cpu_flags |= HMM_PFN_WRITE;
-
-		/* As for PTEs: a write request on a read-only entry faults. */
-		required_fault = hmm_range_need_fault(hmm_vma_walk, hmm_pfns,
-						      npages, cpu_flags);
-		if (required_fault)
-			return hmm_record_fault(addr, end, required_fault, walk);
 
 		/*
 		 * Fully populate the PFN list though subsequent PFNs could be

@@ -54,6 +54,12 @@ struct migrate_vma;
  *                     will fail
  * HMM_PFN_REQ_WRITE - The output must have HMM_PFN_WRITE or hmm_range_fault()
  *                     will fail. Must be combined with HMM_PFN_REQ_FAULT.
+ *                     Device private pages of dev_private_owner are never
+ *                     faulted, so that no driver is called back from its
+ *                     own fault handler: a read-only one (COW-shared
+ *                     after fork()) is reported without HMM_PFN_WRITE, and
+ *                     its driver migrates it back to system memory to
+ *                     write it.
  * HMM_PFN_REQ_MIGRATE - Collect the pages of the range for migration as
  *                       described by range->migrate, in the same walk that
  *                       faults them.  Only valid in range->default_flags and
