@@ -214,8 +214,11 @@ vm_step() {
 }
 s_mail() {
 	need_series
-	"$TOP/scripts/send.sh" "$LOGS/mail"
-	echo "result: b4 wrote the emails (nothing sent); applied with git am they give the series' tree"
+	# make send mails as the sender of git config: a test identity here,
+	# which every email must carry as author and sign-off.
+	GIT_CONFIG_PARAMETERS="'user.name=Check Sender' 'user.email=check.sender@example.com'" \
+		"$TOP/scripts/send.sh" "$LOGS/mail"
+	echo "result: b4 wrote the emails (nothing sent), each authored and signed off by the test sender; applied with git am they give the series' tree"
 }
 s_selftests() { vm_step patched "$CO-tests/hmm-tests"; }
 s_regress()   { vm_step base-tests "$BUILD/check-base-tests/hmm-tests"; }

@@ -8,9 +8,27 @@
 # patched tree (MAINTAINERS as the series changes it), and b4 send --no-sign
 # -o writes the would-be emails to OUTDIR.  Then the round trip: the emails,
 # applied with git am to a fresh base, must give the same tree.
+#
+# The emails are the sender's: every patch is re-authored and signed off
+# with `git config user.name` and `user.email` (of the kernel tree, which
+# includes the global ones), and the placeholder sign-off of the committed
+# patches is dropped.  Signing off certifies the Developer's Certificate of
+# Origin (Documentation/process/submitting-patches.rst) for each patch:
+# only do it for patches you may submit under the kernel's licence.
 . "$(dirname "$0")/common.sh"
 
+# The committed patches' placeholder identity, which nothing mailed keeps.
+PLACEHOLDER='HMM Walk <hmmwalk@example.org>'
+
 out=$(realpath -m "${1:-$WORK/send}")
+name=$(git -C "$KERNEL" config user.name || true)
+email=$(git -C "$KERNEL" config user.email || true)
+[ -n "$name" ] && [ -n "$email" ] ||
+	die "the emails are yours: set git config user.name and user.email (for example git config --global user.name 'Your Name'), then run make send again"
+[ "$name <$email>" != "$PLACEHOLDER" ] ||
+	die "git config user.name/user.email is the series' placeholder identity ($PLACEHOLDER): set your own"
+sender="$name <$email>"
+
 mapfile -t patches < <(series_patches)
 [ ${#patches[@]} -gt 0 ] || die "patches/ holds no series"
 base=$(base_rev)
@@ -44,12 +62,25 @@ git -C "$KERNEL" worktree prune
 git -C "$KERNEL" branch -D b4-send >/dev/null 2>&1 || true
 git -C "$KERNEL" worktree add -q -b b4-send "$wt" "$base"
 git -C "$wt" am -q "${patches[@]}" || die "patches/ does not apply to the base ($base)"
+
+# The sender's authorship and sign-off, in place of the placeholder's.
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/resign" <<'EOT'
+#!/bin/sh
+set -e
+git log -1 --format=%B | grep -vxF "Signed-off-by: $PLACEHOLDER" > "$RESIGN_MSG" || true
+git commit -q --amend --reset-author -s -F "$RESIGN_MSG"
+EOT
+chmod +x "$tmp/resign"
+PLACEHOLDER=$PLACEHOLDER RESIGN_MSG=$tmp/msg \
+	git -C "$wt" -c user.name="$name" -c user.email="$email" \
+	rebase -q --exec "$tmp/resign" "$base" >&2 ||
+	die "re-signing the patches as $sender failed (worktree $wt)"
 tip=$(git -C "$wt" rev-parse HEAD)
 
 # Identity and a sendemail setting, for this run only: b4 refuses to write
 # emails without a way to send them, even with -o.
-export GIT_CONFIG_PARAMETERS="'user.name=HMM Walk' 'user.email=hmmwalk@example.org' 'sendemail.smtpserver=/bin/false'"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+export GIT_CONFIG_PARAMETERS="'user.name=$name' 'user.email=$email' 'sendemail.smtpserver=/bin/false'"
 cover_text "$PATCHDIR/0000-cover-letter.patch" > "$tmp/cover"
 printf '#!/bin/sh\ncp "%s" "$1"\n' "$tmp/cover" > "$tmp/editor"
 chmod +x "$tmp/editor"
@@ -68,6 +99,17 @@ mapfile -t mails < <(ls "$out"/*.eml 2>/dev/null | sort)
 to=$(sed -n '/^To:/,/^[A-Z][a-z-]*:/p' "${mails[0]}" | grep -o '<[^>]*>' | wc -l)
 cc=$(sed -n '/^Cc:/,/^[A-Z][a-z-]*:/p' "${mails[0]}" | grep -o '<[^>]*>' | wc -l)
 [ "$to" -gt 0 ] || die "the cover letter has no To: (get_maintainer.pl found nobody?)"
+
+# Every email is the sender's: From: and, for patches, a Signed-off-by:
+# of the sender and none of the placeholder.
+for m in "${mails[@]}"; do
+	grep -qxF "From: $sender" "$m" || die "$(basename "$m") is not from $sender"
+	! grep -qF "$PLACEHOLDER" "$m" || die "$(basename "$m") still names $PLACEHOLDER"
+done
+for m in "${mails[@]:1}"; do
+	grep -qxF "Signed-off-by: $sender" "$m" ||
+		die "$(basename "$m") is not signed off by $sender"
+done
 
 # Round trip: the emails (not the cover letter) onto a fresh base.
 git -C "$KERNEL" worktree add -q --detach "$rt" "$base"
@@ -91,5 +133,5 @@ for f in $(git -C "$wt" diff --name-only --diff-filter=A "$base" "$tip" -- lib m
 	[ -z "$missing" ] || die "get_maintainer.pl misses for $f: $missing"
 done
 git -C "$KERNEL" worktree remove --force "$rt"
-echo "${#mails[@]} emails in $out (cover letter: $to To, $cc Cc, from get_maintainer.pl); nothing sent"
+echo "${#mails[@]} emails in $out from $sender, every patch signed off by $sender (cover letter: $to To, $cc Cc, from get_maintainer.pl); nothing sent"
 echo "round trip: the $n patch emails applied with git am to the base give the series' tree"
