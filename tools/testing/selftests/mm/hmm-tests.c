@@ -4077,4 +4077,189 @@ TEST_F_TIMEOUT(hmm, migrate_fail_alloc_race, 60)
 	hmm_buffer_free(buffer);
 }
 
+/*
+ * Migrate @buffer to the device with the one walk and check what the device
+ * read: 0 when it did, 1 when the data is wrong, or the ioctl's error.
+ */
+static int hmm_one_walk_check(int fd, struct hmm_buffer *buffer,
+			      unsigned long npages)
+{
+	unsigned long i;
+	int *ptr, ret;
+
+	ret = hmm_dmirror_cmd(fd, HMM_DMIRROR_MIGRATE_ON_FAULT, buffer, npages);
+	if (ret)
+		return ret;
+	for (i = 0, ptr = buffer->mirror; i < buffer->size / sizeof(*ptr); ++i)
+		if (ptr[i] != (int)i)
+			return 1;
+	return 0;
+}
+
+/*
+ * Two processes sharing swap cache folios after fork(): the memory was
+ * swapped out before the fork, the parent swaps its first half back in and
+ * the child its second half.  Then both migrate the whole range with the
+ * one walk at once, without asking for write access: each collects the
+ * half it has present (locking those folios) and needs to swap in the
+ * other half, whose folios the other process has collected.  Neither may
+ * hold its folios across that fault; both calls return, for two seconds of
+ * rounds, and the memory keeps its data.
+ */
+TEST_F_TIMEOUT(hmm, migrate_on_fault_swap_cache_race, 60)
+{
+	struct hmm_buffer *buffer;
+	unsigned long npages, size, i, half, bad, rounds = 0;
+	struct timespec t0, t1;
+	int ready[2], go[2];
+	int status, ret, fd;
+	int *ptr;
+	pid_t pid;
+	char c;
+
+	npages = ALIGN(HMM_BUFFER_SIZE, self->page_size) >> self->page_shift;
+	size = npages << self->page_shift;
+	half = size / 2;
+	buffer = hmm_buffer_alloc(size, size, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	ASSERT_NE(buffer, NULL);
+	ASSERT_EQ(madvise(buffer->ptr, size, MADV_NOHUGEPAGE), 0);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+			ptr[i] = i;
+		ASSERT_EQ(madvise(buffer->ptr, size, MADV_PAGEOUT), 0);
+		if (hmm_page_swapped(buffer->ptr, self->page_shift) != 1 ||
+		    hmm_page_swapped(buffer->ptr + half,
+				     self->page_shift) != 1) {
+			hmm_buffer_free(buffer);
+			SKIP(return, "pages not swapped out (no swap device?)");
+		}
+		ASSERT_EQ(pipe(ready), 0);
+		ASSERT_EQ(pipe(go), 0);
+		pid = fork();
+		ASSERT_GE(pid, 0);
+		/* The child mirrors its own address space */
+		fd = pid ? self->fd : hmm_open(variant->device_number);
+		if (fd < 0 || hmm_set_flags(fd, HMM_DMIRROR_FLAG_READ_FAULT))
+			_exit(2);
+		/* Swap in (read) this process's half: swap cache folios */
+		for (i = pid ? 0 : half, bad = 0; i < (pid ? half : size);
+		     i += self->page_size)
+			bad += *(int *)(buffer->ptr + i) != (int)(i / sizeof(int));
+		if (!pid && bad)
+			_exit(5);
+		ASSERT_EQ(bad, 0);
+		if (pid) {
+			ASSERT_EQ(read(ready[0], &c, 1), 1);
+			ASSERT_EQ(write(go[1], "g", 1), 1);
+		} else {
+			if (write(ready[1], "r", 1) != 1 ||
+			    read(go[0], &c, 1) != 1)
+				_exit(3);
+		}
+		/* Pages may stay behind, pinned by the swap cache: -ENOENT */
+		ret = hmm_one_walk_check(fd, buffer, npages);
+		if (!pid)
+			_exit(ret == 0 || ret == -ENOENT || ret == -EBUSY ?
+			      0 : 4);
+		ASSERT_TRUE(ret == 0 || ret == -ENOENT || ret == -EBUSY);
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_EQ(WEXITSTATUS(status), 0);
+		ASSERT_EQ(hmm_set_flags(self->fd, 0), 0);
+		ASSERT_EQ(hmm_migrate_dev_to_sys(self->fd, buffer, npages), 0);
+		for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+			ASSERT_EQ(ptr[i], i);
+		close(ready[0]);
+		close(ready[1]);
+		close(go[0]);
+		close(go[1]);
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (t1.tv_sec - t0.tv_sec < 2);
+	TH_LOG("%lu rounds", rounds);
+	hmm_buffer_free(buffer);
+}
+
+struct hmm_mm_race {
+	void *ptr;
+	unsigned long size;
+	int stop;
+};
+
+static void *hmm_mm_race_thread(void *arg)
+{
+	struct hmm_mm_race *race = arg;
+	unsigned long n = 0;
+	pid_t pid;
+
+	while (!__atomic_load_n(&race->stop, __ATOMIC_RELAXED)) {
+		switch (n++ % 3) {
+		case 0:
+			pid = fork();
+			if (!pid)
+				_exit(0);
+			if (pid > 0)
+				waitpid(pid, NULL, 0);
+			break;
+		case 1:
+			madvise(race->ptr, race->size, MADV_PAGEOUT);
+			break;
+		default:
+			mprotect(race->ptr, race->size, PROT_READ);
+			usleep(100);
+			mprotect(race->ptr, race->size, PROT_READ | PROT_WRITE);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * fork(), MADV_PAGEOUT and mprotect() racing with the one walk for two
+ * seconds: a call may fail (-EPERM while the range is read-only), but none
+ * hangs, every one that succeeds migrated the data written, and the memory
+ * keeps its data.
+ */
+TEST_F_TIMEOUT(hmm, migrate_on_fault_mm_race, 60)
+{
+	struct hmm_mm_race race = { .stop = 0 };
+	unsigned long npages, size, i, rounds = 0, done = 0;
+	struct hmm_buffer *buffer;
+	struct timespec t0, t1;
+	pthread_t thread;
+	int *ptr, ret;
+
+	npages = ALIGN(HMM_BUFFER_SIZE, self->page_size) >> self->page_shift;
+	size = npages << self->page_shift;
+	buffer = hmm_buffer_alloc(size, size, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	ASSERT_NE(buffer, NULL);
+	for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+		ptr[i] = i;
+	race.ptr = buffer->ptr;
+	race.size = size;
+	ASSERT_EQ(pthread_create(&thread, NULL, hmm_mm_race_thread, &race), 0);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		ret = hmm_one_walk_check(self->fd, buffer, npages);
+		ASSERT_TRUE(ret == 0 || ret == -EPERM || ret == -EBUSY ||
+			    ret == -ENOENT);
+		done += !ret;
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (t1.tv_sec - t0.tv_sec < 2);
+	__atomic_store_n(&race.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(thread, NULL);
+	TH_LOG("%lu rounds, %lu migrated", rounds, done);
+	ASSERT_EQ(hmm_migrate_dev_to_sys(self->fd, buffer, npages), 0);
+	for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+		ASSERT_EQ(ptr[i], i);
+	ASSERT_EQ(hmm_one_walk_check(self->fd, buffer, npages), 0);
+	hmm_buffer_free(buffer);
+}
+
 TEST_HARNESS_MAIN
