@@ -24,7 +24,10 @@ all: kernel
 	@echo "==> done: series tree .work/linux (branch $${BRANCH:-hmm-migrate}), VM kernel .work/build/x86, hmm-tests .work/build/x86-tests"
 	@echo "==> next: 'make check' runs every test; 'make help' lists the narrow targets"
 
-base:
+# Every target that needs the base tree installs the tools first (nothing
+# to do, and no root needed, once they are there): make and make check are
+# the whole set-up.
+base: deps
 	$(S)/base.sh
 
 tree: base

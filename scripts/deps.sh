@@ -2,14 +2,19 @@
 # Install what the workbench needs on Debian bookworm (or newer): build
 # dependencies, QEMU with qboot, busybox, ccache; b4 from sid (architecture
 # all, through the private apt configuration; the system's sources are not
-# changed); sparse built from sid's source package.  Needs root (or sudo).
+# changed); sparse built from sid's source package.  make and make check
+# run it first: when everything is there it installs nothing and needs no
+# privilege (about 2 s); otherwise it needs root, or sudo.
 . "$(dirname "$0")/common.sh"
 
 SUDO=
-if [ "$(id -u)" != 0 ]; then
-	command -v sudo >/dev/null || die "run as root, or install sudo"
-	SUDO=sudo
-fi
+# need_root WHAT: installing WHAT needs root, or sudo.
+need_root() {
+	[ "$(id -u)" = 0 ] && return 0
+	command -v sudo >/dev/null && sudo -n true 2>/dev/null && { SUDO=sudo; return 0; }
+	command -v sudo >/dev/null && { SUDO=sudo; msg "sudo will ask for your password to install $1"; return 0; }
+	die "installing $1 needs root: run 'make deps' as root (or install sudo), then run make again"
+}
 export DEBIAN_FRONTEND=noninteractive
 
 PKGS=(build-essential dpkg-dev flex bison bc libelf-dev libssl-dev dwarves
@@ -22,6 +27,7 @@ for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+	need_root "${missing[*]}"
 	msg "installing: ${missing[*]}"
 	$SUDO apt-get -q update >&2 || die "apt-get update failed"
 	$SUDO apt-get -q -y install --no-install-recommends "${missing[@]}" >&2 ||
@@ -32,6 +38,7 @@ fi
 # b4 from sid: b4 and the two helper modules bookworm lacks; everything
 # else it needs resolves from the system's own suites.
 if ! b4 --version 2>/dev/null | grep -q '^0\.1[4-9]\|^[1-9]'; then
+	need_root "b4 (from sid)"
 	apt_private_update
 	d=$CACHE/debs/b4
 	mkdir -p "$d"
