@@ -921,11 +921,15 @@ static void hmm_migrate_abort(struct hmm_vma_walk *hmm_vma_walk,
 	hmm_vma_walk->fault_first = true;
 }
 
-/* Every fault is done: collect from the start, faulting nothing. */
+/*
+ * Every fault is done: collect from the start, faulting nothing.  A large
+ * folio that could not be split before is tried again.
+ */
 static void hmm_migrate_restart(struct hmm_vma_walk *hmm_vma_walk)
 {
 	hmm_vma_walk->fault_first = false;
 	hmm_vma_walk->nofault = true;
+	hmm_vma_walk->nocollect_end = 0;
 	hmm_vma_walk->last = hmm_vma_walk->range->start;
 }
 
