@@ -7,7 +7,10 @@
 # Defaults: the working tree, $WORK/build/um or $WORK/build/x86.
 # The suites come from the series' .kunitconfig files (MODE "commit": those
 # the commits add; otherwise the working tree's; KUNITCONFIG= overrides).
-# Exit 77 when there is none.  With KUNIT_NO_SKIP=1 a skipped test fails.
+# Exit 77 when there is none.  Results are read from kunit.py --json
+# (DIR/kunit.json) by scripts/kunitjson.py: with KUNIT_NO_SKIP=1 every case
+# must pass; with KUNIT_EXPECT=FILE each case must give what FILE says
+# (expect/kunit-um.expect), so a case that newly skips fails.
 . "$(dirname "$0")/common.sh"
 
 [ $# -ge 1 ] || die "usage: kunit.sh um|x86|um-build [SRC [DIR [MODE [FILTER]]]]"
@@ -26,6 +29,7 @@ fi
 kargs=()
 for k in "${kcs[@]}"; do kargs+=(--kunitconfig="$k"); done
 out=$(mktemp); trap 'rm -f "$out"' EXIT
+json=$dir/kunit.json; rm -f "$json"
 kunit() {
 	mkdir -p "$WORK"
 	flock "$WORK/.kbuild.lock" python3 "$src/tools/testing/kunit/kunit.py" "$@"
@@ -35,7 +39,8 @@ set +e
 case "$what" in
 um)
 	kunit run --build_dir="$dir" "${kargs[@]}" --jobs="$JOBS" \
-		--make_options="CC=$cc" --make_options="HOSTCC=$cc" --timeout=600 ${filter:+"$filter"} 2>&1 | tee "$out"
+		--make_options="CC=$cc" --make_options="HOSTCC=$cc" --timeout=600 \
+		--json="$json" ${filter:+"$filter"} 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]} ;;
 um-build)
 	kunit build --build_dir="$dir" "${kargs[@]}" --jobs="$JOBS" \
@@ -50,7 +55,7 @@ x86)
 		[ -z "$miss" ] || { echo "$dir/.config lacks $miss from $k: rebuild it"; exit 1; }
 	done
 	kunit exec --build_dir="$dir" --qemu_config="$TOP/configs/kunit-x86_64-tcg.py" \
-		"${kargs[@]}" --timeout=900 ${filter:+"$filter"} 2>&1 | tee "$out"
+		"${kargs[@]}" --timeout=900 --json="$json" ${filter:+"$filter"} 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]} ;;
 *) die "unknown: $what" ;;
 esac
@@ -58,9 +63,14 @@ set -e
 summary=$(grep -E 'Testing complete\.' "$out" | tail -1)
 [ -n "$summary" ] || { echo "kunit.py gave no result"; exit 1; }
 echo "result: $what: ${summary#*Testing complete. }"
-if [ "$rc" = 0 ] && [ -n "${KUNIT_NO_SKIP:-}" ] && echo "$summary" | grep -qE 'skipped: [1-9]'; then
-	echo "tests were skipped; on $what every test is expected to run:"
-	grep -E '\[SKIPPED\]' "$out" | head -20
-	exit 1
+[ -s "$json" ] || { echo "kunit.py wrote no JSON results ($json)"; exit 1; }
+if [ -n "${KUNIT_NO_SKIP:-}" ]; then
+	python3 "$TOP/scripts/kunitjson.py" check "$json" all-pass || {
+		echo "on $what every case is expected to run and pass:"
+		grep -E '\[SKIPPED\]' "$out" | head -20
+		rc=1; }
+elif [ -n "${KUNIT_EXPECT:-}" ]; then
+	python3 "$TOP/scripts/kunitjson.py" check "$json" "$KUNIT_EXPECT" || {
+		echo "the results differ from $KUNIT_EXPECT (see the lines above)"; rc=1; }
 fi
 exit "$rc"

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""KUnit results as kunit.py --json writes them, for the checks.
+
+  kunitjson.py show FILE           one line per case: SUITE.CASE[.PARAM] STATUS
+  kunitjson.py check FILE EXPECT   compare with EXPECT, lines "SUITE.CASE STATUS"
+                                   (PASS or SKIP; '#' starts a comment, which
+                                   says why a case skips); fails when a case
+                                   is not reported, fails, crashes, or has
+                                   another status than expected, or a case
+                                   runs that EXPECT does not list
+  kunitjson.py check FILE all-pass every case must pass: none may skip
+
+A parameterised case passes when all of its parameters pass, and skips when
+all of them skip.
+"""
+import json
+import sys
+
+
+def cases(group, prefix=''):
+    """Yield (name, status) for every case below a kunit.py JSON group."""
+    for sub in group.get('sub_groups', []):
+        name = prefix + sub['name']
+        if sub.get('test_cases') and not sub.get('sub_groups') and prefix:
+            # a parameterised case: its parameters are the test cases
+            st = [c['status'] for c in sub['test_cases']]
+            if all(s == 'PASS' for s in st):
+                yield name, 'PASS'
+            elif all(s == 'SKIP' for s in st):
+                yield name, 'SKIP'
+            else:
+                yield name, 'FAIL'
+            continue
+        yield from cases(sub, name + '.')
+    for c in group.get('test_cases', []):
+        yield prefix + c['name'], c['status']
+
+
+def load(path):
+    with open(path) as f:
+        return dict(cases(json.load(f)))
+
+
+def expectations(path):
+    exp = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.split('#', 1)[0].split()
+            if not line:
+                continue
+            if len(line) != 2 or line[1] not in ('PASS', 'SKIP'):
+                sys.exit(f'{path}:{n}: expected "SUITE.CASE PASS|SKIP"')
+            exp[line[0]] = line[1]
+    return exp
+
+
+def check(got, exp):
+    """The problems, one line each; empty when got meets exp."""
+    bad = []
+    if exp is None:
+        for name, st in sorted(got.items()):
+            if st != 'PASS':
+                bad.append(f'{name}: {st}, every case must pass here')
+        return bad
+    for name, want in sorted(exp.items()):
+        st = got.get(name)
+        if st is None:
+            bad.append(f'{name}: not reported (expected {want})')
+        elif st != want:
+            bad.append(f'{name}: {st}, expected {want}')
+    for name in sorted(set(got) - set(exp)):
+        bad.append(f'{name}: {got[name]}, not in the expectations')
+    return bad
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == 'show':
+        for name, st in sorted(load(argv[2]).items()):
+            print(name, st)
+        return 0
+    if len(argv) == 4 and argv[1] == 'check':
+        got = load(argv[2])
+        if not got:
+            print(f'{argv[2]}: no KUnit case reported')
+            return 1
+        exp = None if argv[3] == 'all-pass' else expectations(argv[3])
+        bad = check(got, exp)
+        for b in bad:
+            print('  ' + b)
+        n = {s: sum(1 for v in got.values() if v == s) for s in set(got.values())}
+        print('kunit: ' + ', '.join(f'{v} {k.lower()}' for k, v in sorted(n.items())) +
+              (' (as expected)' if not bad else f'; {len(bad)} unexpected'))
+        return 1 if bad else 0
+    print(__doc__.strip(), file=sys.stderr)
+    return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
