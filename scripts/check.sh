@@ -32,8 +32,11 @@ step() {
 	t=$(date +%s)
 	printf '[%d/%d] %-12s ... (started at %s)\n' "$n" "$NSTEPS" "$name" "$(hms $((t - T0)))"
 	set +e
-	( set -e; "$fn" ) > "$log" 2>&1
-	rc=$?
+	# The log gets everything; per-item progress lines ("  [n/N] ...", the
+	# bisect step's one per patch) reach the terminal too.
+	( set -e; "$fn" ) 2>&1 | tee "$log" |
+		{ grep --line-buffered -E '^  \[[0-9]+/[0-9]+\] ' || true; }
+	rc=${PIPESTATUS[0]}
 	set -e
 	local d; d=$(hms $(( $(date +%s) - t )))
 	local total; total=$(hms $(( $(date +%s) - T0 )))
