@@ -1,5 +1,5 @@
 #!/bin/sh
-# make bench, inside the VM (run by scripts/benchvm.sh from /t): one VM
+# make bench, inside the VM (run by scripts/vm.sh --script from /t): one VM
 # run's workload.  ./params (written by scripts/bench.sh) sets KIND (base or
 # patched), MODE, and the sizes and repetitions:
 #   MODE=cmp  the workload both kernels run (base versus patched): walk

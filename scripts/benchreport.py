@@ -194,26 +194,42 @@ def paired(run, scn, size, phase, traced=False, a_seq="two", b_seq="one"):
     return av, bv, rv, bad
 
 
-def main():
-    raw, out_md, out_png = sys.argv[1:4]
-    runs = {"base": [], "patched": []}
-    for kind in runs:
-        d = os.path.join(raw, kind)
-        if not os.path.isdir(d):
-            continue
-        for name in sorted(os.listdir(d)):
-            if os.path.exists(os.path.join(d, name, "output.txt")):
-                runs[kind].append(Run(os.path.join(d, name)))
-    cmp = {k: [r for r in v if r.name.startswith("cmp")] for k, v in runs.items()}
-    seqs = [r for r in runs["patched"] if r.name == "seq"]
-    S = seqs[0] if seqs else None
-    rounds = sorted({r.name for r in cmp["base"]} & {r.name for r in cmp["patched"]})
-    byname = {k: {r.name: r for r in v} for k, v in cmp.items()}
-    runinfo = {}
-    for f in sorted(os.listdir(raw)):
-        if f.startswith("run."):
-            runinfo.update(Run.kv(os.path.join(raw, f), " "))
+def table(header, rows, indent=""):
+    """A markdown table: the header line, the separator, one line per row
+    (each a list of cells, already formatted), every line after indent."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return [indent + line for line in lines]
 
+
+class Data:
+    """Every VM run of RAWDIR, and how they pair up."""
+
+    def __init__(self, raw):
+        self.runs = {"base": [], "patched": []}
+        for kind in self.runs:
+            d = os.path.join(raw, kind)
+            if not os.path.isdir(d):
+                continue
+            for name in sorted(os.listdir(d)):
+                if os.path.exists(os.path.join(d, name, "output.txt")):
+                    self.runs[kind].append(Run(os.path.join(d, name)))
+        # cmpN: the workload both kernels run; seq: two walks versus one.
+        self.cmp = {k: [r for r in v if r.name.startswith("cmp")] for k, v in self.runs.items()}
+        seqs = [r for r in self.runs["patched"] if r.name == "seq"]
+        self.S = seqs[0] if seqs else None
+        self.rounds = sorted({r.name for r in self.cmp["base"]} & {r.name for r in self.cmp["patched"]})
+        self.byname = {k: {r.name: r for r in v} for k, v in self.cmp.items()}
+        self.runinfo = {}
+        for f in sorted(os.listdir(raw)):
+            if f.startswith("run."):
+                self.runinfo.update(Run.kv(os.path.join(raw, f), " "))
+        self.allruns = sorted([r for v in self.runs.values() for r in v], key=lambda r: r.meta.get("date", ""))
+
+
+def sec_how(D):
+    """The title and how it was run."""
+    runs, S, runinfo, allruns = D.runs, D.S, D.runinfo, D.allruns
     L = []
     w = L.append
     w("# What one walk buys, measured")
@@ -239,21 +255,20 @@ def main():
     w("- Each VM run boots one kernel: the base and the patched kernel are never in the same VM. "
       "VM runs in order, with the host's load average (1, 5, 15 min) before and after:")
     w("")
-    w("  | run | kernel | workload | status | host load before | after |")
-    w("  |---|---|---|---|---|---|")
-    allruns = sorted([r for v in runs.values() for r in v], key=lambda r: r.meta.get("date", ""))
-    for r in allruns:
-        w(f"  | {r.name} | {r.meta.get('kind', '?')} | "
-          f"{', '.join(f'{n} {s:.0f} s' for n, s in r.secs())} | {r.meta.get('vm_status', '')} | "
-          f"{r.meta.get('host_load_before', '')} | {r.meta.get('host_load_after', '')} |")
+    L += table(["run", "kernel", "workload", "status", "host load before", "after"],
+               [[r.name, r.meta.get('kind', '?'), ', '.join(f'{n} {s:.0f} s' for n, s in r.secs()),
+                 r.meta.get('vm_status', ''), r.meta.get('host_load_before', ''),
+                 r.meta.get('host_load_after', '')] for r in allruns], indent="  ")
     w("")
     anyr = S or (allruns[0] if allruns else None)
     if anyr:
         w("- Kernel configuration, the same for both: `configs/vm.config` + `configs/bench.config` "
           "(ftrace, function_graph tracer, function profiler, kprobe events), no KUnit suites; "
           "the full `.config`s are `raw/<kind>/kernel.config`.")
+        # Runs before scripts/vm.sh --script recorded no vm_runner.
         w(f"- VM: `{anyr.meta.get('vm', 'QEMU TCG')}`, kernel command line "
-          f"`{anyr.meta.get('vm_cmdline', '').strip()}`, busybox initramfs (scripts/benchvm.sh), "
+          f"`{anyr.meta.get('vm_cmdline', '').strip()}`, busybox initramfs "
+          f"({anyr.meta.get('vm_runner', 'scripts/benchvm.sh')}), "
           f"zram swap, THP `{anyr.info.get('thp_enabled', '?')}`, clocksource "
           f"{anyr.info.get('clocksource', '?')}. The host has {anyr.meta.get('host_nproc', '?')} "
           "cores, shared with other jobs (kernel builds): TCG timings are noisy. Within one VM run "
@@ -281,27 +296,30 @@ def main():
           f"{S.params.get('REPCAPS', '-')} (set when the one walk faulted a page per walk and took 10–15 s "
           "per 64 MiB there). Figures are median [min–max] over the repetitions.")
     w("")
+    return L
 
-    # ---- targets ---------------------------------------------------------
+
+def judge(vals, ok):
+    if not vals:
+        return "not measured"
+    return "met" if all(ok(v) for v in vals) else "**missed**"
+
+
+def targets(D):
+    """The targets of issue 5: (target, wanted, measured, result) rows."""
+    S, rounds, byname = D.S, D.rounds, D.byname
     T = []
 
-    def judge(vals, ok):
-        if not vals:
-            return "not measured"
-        return "met" if all(ok(v) for v in vals) else "**missed**"
+    def tgt(name, scn, phase, traced, limit):
+        rows, meds = [], []
+        for s in [s for s in S.sizes() if s >= 64]:
+            a, b, r, bad = paired(S, scn, s, phase, traced)
+            if r:
+                meds.append(med(r))
+                rows.append(f"{s} MiB: {rmm(r)} (min/min {ratio(min(b), min(a)):.3f})")
+        T.append((name, f"≤ {limit}", "; ".join(rows) or "-", judge(meds, lambda v: v <= limit)))
 
     if S:
-        big = [s for s in S.sizes() if s >= 64]
-
-        def tgt(name, scn, phase, traced, limit):
-            rows, meds = [], []
-            for s in big:
-                a, b, r, bad = paired(S, scn, s, phase, traced)
-                if r:
-                    meds.append(med(r))
-                    rows.append(f"{s} MiB: {rmm(r)} (min/min {ratio(min(b), min(a)):.3f})")
-            T.append((name, f"≤ {limit}", "; ".join(rows) or "-", judge(meds, lambda v: v <= limit)))
-
         tgt("Present pages: one-walk setup / two-walk setup, traced setup", "present", "whole", True, 0.97)
         tgt("Present pages: one-walk setup / two-walk setup, SETUP_ONLY ioctl", "present", "setup", False, 0.97)
     if rounds:
@@ -357,200 +375,255 @@ def main():
             T.append(("(also) THP migration throughput, hmm-bench plain migration of THPs "
                       "(HMM_DMIRROR_MIGRATE_TO_DEV, median of the repetitions): patched / 7.3 (per round)",
                       "≥ 1.0", "; ".join(rows), judge(vals, lambda v: v >= 1.0)))
+    return T
+
+
+def sec_targets(D, analysis):
+    """The targets table, then ANALYSIS (bench/analysis.md) when it exists."""
+    L = []
+    w = L.append
     w("## Targets (issue 5: at 64 MiB and above, as ratios)")
     w("")
     w("Judged on the median ratio at every size ≥ 64 MiB (and, between kernels, on the median "
       "of the per-round ratios); min/min is the ratio of the fastest runs, the least disturbed "
       "by the host.")
     w("")
-    w("| target | wanted | measured: median [min–max] of the per-repetition ratios, or per-round ratios | result |")
-    w("|---|---|---|---|")
-    for t in T:
-        w("| " + " | ".join(t) + " |")
+    L += table(["target", "wanted",
+                "measured: median [min–max] of the per-repetition ratios, or per-round ratios", "result"],
+               targets(D))
     w("")
-    ap = os.path.join(os.path.dirname(out_md), "analysis.md")
-    if os.path.exists(ap):
-        w(open(ap).read().rstrip())
+    if os.path.exists(analysis):
+        w(open(analysis).read().rstrip())
         w("")
+    return L
 
-    # ---- walks -------------------------------------------------------------
+
+def sec_walks(D):
+    """Page-table walks per sequence (the kprobe counts)."""
+    S, cmp = D.S, D.cmp
+    L = []
+    w = L.append
     wr = ([S] if S and S.W else []) + [r for k in ("base", "patched") for r in cmp[k][:1] if r.W]
-    if wr:
-        w("## Page-table walks per sequence")
-        w("")
-        w("Counted with kprobe events on the walk entry points of mm/pagewalk.c and on the "
-          "sequences' functions (`kprobe_profile` hit counts read before and after the one "
-          "ioctl; no counters in kernel code). walks = calls of `__walk_page_range()`, which "
-          "every page-table walk of a VMA range goes through (the range is one VMA); here every "
-          "walk came through `walk_page_range()` (patched) or `walk_page_range_vma()` (7.3). "
-          "The ioctls work per 2 MiB chunk: per chunk, divide by the number of chunks.")
-        w("")
-        w("| kernel | scenario | sequence | phase | MiB (chunks) | walks | hmm_range_fault | migrate_vma_setup | handle_mm_fault |")
-        w("|---|---|---|---|---|---|---|---|---|")
-        for r in wr:
-            for x in r.W:
-                h = x["hits"]
-                w(f"| {r.meta.get('kind', '?')} | {x['scn']} | {x['seq']} | {x['phase']} | "
-                  f"{x['size']} ({x['size'] // 2}) | {h.get('__walk_page_range', '-')} | "
-                  f"{h.get('hmm_range_fault', '-')} | {h.get('migrate_vma_setup', '-')} | "
-                  f"{h.get('handle_mm_fault', '-')} |")
-        w("")
-        w("All probe counts (walk_page_range, walk_page_range_vma, ... and the ioctl's return "
-          "value) are the `W` lines of `raw/patched/seq/output.txt` and `raw/<kind>/cmp1/output.txt`.")
-        w("")
-
-    # ---- the sequences ----------------------------------------------------
-    if S:
-        w("## Two walks versus one, per scenario and size (patched kernel, one VM run)")
-        w("")
-        w("Times in ms, median [min–max]; one/two: the per-repetition ratio, median [min–max]. "
-          "† marks figures with repetitions left out for an unexpected result.")
-        w("")
-        for scn in SCN:
-            sizes = S.sizes(scn)
-            if not sizes:
-                continue
-            w(f"### {scn}: {SCN_TEXT[scn]}")
-            w("")
-            w("| MiB | reps | two: whole | one: whole | one/two whole | two: traced setup | one: traced setup | one/two traced setup | two: setup | one: setup | one/two setup |")
-            w("|---|---|---|---|---|---|---|---|---|---|---|")
-            for s in sizes:
-                cells = [str(s), str(len(S.times(scn, s, "two", "whole")))]
-                for phase, traced in (("whole", False), ("whole", True), ("setup", False)):
-                    a, b, r, bad = paired(S, scn, s, phase, traced)
-                    mark = " †" if bad else ""
-                    cells += [mmm(a) + mark, mmm(b) + mark, rmm(r)]
-                w("| " + " | ".join(cells) + " |")
-            w("")
-        chk = []
-        if "thp_backed_kb" in S.info:
-            chk.append(f"THP-backed after populating: {S.info['thp_backed_kb']} kB")
-        if "swapped_kb" in S.info:
-            chk.append(f"swapped out after MADV_PAGEOUT: {S.info['swapped_kb']} kB")
-        if chk:
-            w("Checks (first size): " + "; ".join(chk) + ".")
-            w("")
-
-    # ---- where the time goes ------------------------------------------------
-    if S:
-        w("## Where the time of the whole migration goes (patched kernel, traced)")
-        w("")
-        w("Medians in ms of the whole-migration runs above (64 MiB and 256 MiB): the outermost "
-          "calls of the four traced functions, and the rest of the ioctl, which is test_hmm's "
-          "device side (allocating device pages and their backing pages, copying or zero-filling "
-          "them, its page table) and its read-back of the data to user space. mm = the four "
-          "functions together.")
-        w("")
-        w("| scenario | MiB | sequence | hmm_range_fault | migrate_vma_setup | migrate_vma_pages | migrate_vma_finalize | rest (driver) | whole | mm | one/two mm |")
-        w("|---|---|---|---|---|---|---|---|---|---|---|")
-        fn = ["hmm_range_fault", "migrate_vma_setup", "migrate_vma_pages", "migrate_vma_finalize"]
-        for scn in SCN:
-            for s in [x for x in S.sizes(scn) if x in (64, 256)]:
-                mm = {}
-                for seq in ("two", "one"):
-                    ts = [t for t in S.times(scn, s, seq, "whole").values() if not S.bad(t) and t["us"]]
-                    if not ts:
-                        continue
-                    cols = [med([t["us"].get(f, 0) / 1000 for t in ts]) for f in fn]
-                    mm[seq] = [sum(t["us"].get(f, 0) for f in fn) / 1000 for t in ts]
-                    rest = med([t["ms"] - sum(t["us"].get(f, 0) for f in fn) / 1000 for t in ts])
-                    r = ""
-                    if seq == "one" and "two" in mm:
-                        A = S.times(scn, s, "two", "whole")
-                        B = S.times(scn, s, "one", "whole")
-                        rr = [sum(B[k]["us"].get(f, 0) for f in fn) / sum(A[k]["us"].get(f, 0) for f in fn)
-                              for k in sorted(set(A) & set(B))
-                              if not S.bad(A[k]) and not S.bad(B[k]) and A[k]["us"] and B[k]["us"]]
-                        r = rmm(rr)
-                    w(f"| {scn} | {s} | {seq} | " + " | ".join(fmt(c) for c in cols) +
-                      f" | {fmt(rest)} | {fmt(med([t['ms'] for t in ts]))} | {fmt(med(mm[seq]))} | {r} |")
-        w("")
-
-    # ---- base vs patched ---------------------------------------------------
-    if rounds:
-        w("## Base (7.3) versus patched")
-        w("")
-        w(f"The same workload in {len(rounds)} rounds of two VM runs (base, then patched). "
-          "Plain `HMM_DMIRROR_MIGRATE_TO_DEV` on present 4 KiB pages and on THPs (migrated compound); ms, median [min–max] "
-          "over all rounds; patched/base: the ratio of the medians per round.")
-        w("")
-        w("| pages | MiB | base: whole | patched: whole | patched/base per round | base: migrate_vma_setup | patched: migrate_vma_setup | patched/base per round |")
-        w("|---|---|---|---|---|---|---|---|")
-        for scn in ("present", "thp"):
-            sizes = sorted(set().union(*[set(r.sizes(scn=scn, seq="plain")) for r in cmp["base"] + cmp["patched"]]))
-            for s in sizes:
-                cells = ["4 KiB" if scn == "present" else "THP", str(s)]
-                for f in (lambda t: t["ms"], setup_ms):
-                    b = [v for rn in rounds for v in byname["base"][rn].values(scn, s, "plain", "whole", f)]
-                    p = [v for rn in rounds for v in byname["patched"][rn].values(scn, s, "plain", "whole", f)]
-                    per = []
-                    for rn in rounds:
-                        bb = byname["base"][rn].values(scn, s, "plain", "whole", f)
-                        pp = byname["patched"][rn].values(scn, s, "plain", "whole", f)
-                        if bb and pp:
-                            per.append(f"{ratio(med(pp), med(bb)):.3f}")
-                    cells += [mmm(b), mmm(p), ", ".join(per) or "-"]
-                w("| " + " | ".join(cells) + " |")
-        w("")
-        w("In the patched VM runs the one walk (`HMM_DMIRROR_MIGRATE_ON_FAULT`) ran interleaved "
-          "with the plain migration on the same kind of memory: ms, and one/plain per repetition "
-          "(same VM run).")
-        w("")
-        w("| pages | MiB | plain: whole | one: whole | one/plain whole | plain: traced setup | one: traced setup | one/plain traced setup |")
-        w("|---|---|---|---|---|---|---|---|")
-        for scn in ("present", "thp"):
-            sizes = sorted(set().union(*[set(r.sizes(scn=scn, seq="one")) for r in cmp["patched"]]))
-            for s in sizes:
-                cells = ["4 KiB" if scn == "present" else "THP", str(s)]
-                for traced in (False, True):
-                    a, b, r = [], [], []
-                    for rn in rounds:
-                        x, y, z, _ = paired(byname["patched"][rn], scn, s, "whole", traced, "plain", "one")
-                        a += x
-                        b += y
-                        r += z
-                    cells += [mmm(a), mmm(b), rmm(r)]
-                w("| " + " | ".join(cells) + " |")
-        w("")
-        hs = sorted(set().union(*[r.hmm_sizes() for r in cmp["base"] + cmp["patched"]]))
-        if hs:
-            nb = sum(len(r.bench) for r in cmp["base"])
-            npch = sum(len(r.bench) for r in cmp["patched"])
-            w(f"hmm-tests `benchmark_thp_migration`, each kernel's own hmm-tests ({nb} base runs, "
-              f"{npch} patched runs, {len(rounds)} rounds; each run's figure is already the mean of "
-              "5 iterations). ms, median [min–max] over all runs; patched/base: ratio of the "
-              "time medians per round (below 1: the patched kernel is faster; the throughput "
-              "ratio is its inverse).")
-            w("")
-            w("| MB | pages | direction | base | patched | patched/base per round |")
-            w("|---|---|---|---|---|---|")
-            for s in hs:
-                for k, pg, d in (("s2d_thp", "THP", "sys→dev"), ("d2s_thp", "THP", "dev→sys"),
-                                 ("s2d_reg", "4 KiB", "sys→dev"), ("d2s_reg", "4 KiB", "dev→sys")):
-                    b = [v for r in cmp["base"] for v in r.hmm(s, k)]
-                    p = [v for r in cmp["patched"] for v in r.hmm(s, k)]
-                    per = []
-                    for rn in rounds:
-                        bb, pp = byname["base"][rn].hmm(s, k), byname["patched"][rn].hmm(s, k)
-                        if bb and pp:
-                            per.append(f"{ratio(med(pp), med(bb)):.3f}")
-                    w(f"| {s:g} | {pg} | {d} | {mmm(b)} | {mmm(p)} | {', '.join(per) or '-'} |")
-            w("")
-
-    w("## Files")
+    if not wr:
+        return L
+    w("## Page-table walks per sequence")
     w("")
-    w("- `raw/<kind>/<run>/output.txt`: what the guest printed. hmm-bench lines: "
-      "`T scenario MiB sequence phase repetition ms ioctl-return pages-on-device "
-      "[function=µs/calls ...]`, `W scenario MiB sequence phase ret=... probe=hits ...`, "
-      "`I` information; then hmm-tests' output (`B run N` ... `B end N`).")
-    w("- `raw/<kind>/<run>/console.log`: the guest's kernel log; `params`: sizes and repetitions; "
-      "`meta`: commits, VM and host load. `raw/<kind>/kernel.config`: the kernel's `.config`.")
-    w("- `time-vs-size.png`: whole migration and SETUP_ONLY time against size, two walks and one, "
-      "per scenario (median, bars min–max).")
+    w("Counted with kprobe events on the walk entry points of mm/pagewalk.c and on the "
+      "sequences' functions (`kprobe_profile` hit counts read before and after the one "
+      "ioctl; no counters in kernel code). walks = calls of `__walk_page_range()`, which "
+      "every page-table walk of a VMA range goes through (the range is one VMA); here every "
+      "walk came through `walk_page_range()` (patched) or `walk_page_range_vma()` (7.3). "
+      "The ioctls work per 2 MiB chunk: per chunk, divide by the number of chunks.")
     w("")
+    rows = []
+    for r in wr:
+        for x in r.W:
+            h = x["hits"]
+            rows.append([r.meta.get('kind', '?'), x['scn'], x['seq'], x['phase'],
+                         f"{x['size']} ({x['size'] // 2})", h.get('__walk_page_range', '-'),
+                         h.get('hmm_range_fault', '-'), h.get('migrate_vma_setup', '-'),
+                         h.get('handle_mm_fault', '-')])
+    L += table(["kernel", "scenario", "sequence", "phase", "MiB (chunks)", "walks", "hmm_range_fault",
+                "migrate_vma_setup", "handle_mm_fault"], rows)
+    w("")
+    w("All probe counts (walk_page_range, walk_page_range_vma, ... and the ioctl's return "
+      "value) are the `W` lines of `raw/patched/seq/output.txt` and `raw/<kind>/cmp1/output.txt`.")
+    w("")
+    return L
+
+
+def sec_sequences(D):
+    """Two walks versus one, a table per scenario."""
+    S = D.S
+    L = []
+    w = L.append
+    if not S:
+        return L
+    w("## Two walks versus one, per scenario and size (patched kernel, one VM run)")
+    w("")
+    w("Times in ms, median [min–max]; one/two: the per-repetition ratio, median [min–max]. "
+      "† marks figures with repetitions left out for an unexpected result.")
+    w("")
+    for scn in SCN:
+        sizes = S.sizes(scn)
+        if not sizes:
+            continue
+        w(f"### {scn}: {SCN_TEXT[scn]}")
+        w("")
+        rows = []
+        for s in sizes:
+            cells = [str(s), str(len(S.times(scn, s, "two", "whole")))]
+            for phase, traced in (("whole", False), ("whole", True), ("setup", False)):
+                a, b, r, bad = paired(S, scn, s, phase, traced)
+                mark = " †" if bad else ""
+                cells += [mmm(a) + mark, mmm(b) + mark, rmm(r)]
+            rows.append(cells)
+        L += table(["MiB", "reps", "two: whole", "one: whole", "one/two whole", "two: traced setup",
+                    "one: traced setup", "one/two traced setup", "two: setup", "one: setup",
+                    "one/two setup"], rows)
+        w("")
+    chk = []
+    if "thp_backed_kb" in S.info:
+        chk.append(f"THP-backed after populating: {S.info['thp_backed_kb']} kB")
+    if "swapped_kb" in S.info:
+        chk.append(f"swapped out after MADV_PAGEOUT: {S.info['swapped_kb']} kB")
+    if chk:
+        w("Checks (first size): " + "; ".join(chk) + ".")
+        w("")
+    return L
+
+
+def sec_time(D):
+    """Where the time of the whole migration goes (the traced functions)."""
+    S = D.S
+    L = []
+    w = L.append
+    if not S:
+        return L
+    w("## Where the time of the whole migration goes (patched kernel, traced)")
+    w("")
+    w("Medians in ms of the whole-migration runs above (64 MiB and 256 MiB): the outermost "
+      "calls of the four traced functions, and the rest of the ioctl, which is test_hmm's "
+      "device side (allocating device pages and their backing pages, copying or zero-filling "
+      "them, its page table) and its read-back of the data to user space. mm = the four "
+      "functions together.")
+    w("")
+    fn = ["hmm_range_fault", "migrate_vma_setup", "migrate_vma_pages", "migrate_vma_finalize"]
+    rows = []
+    for scn in SCN:
+        for s in [x for x in S.sizes(scn) if x in (64, 256)]:
+            mm = {}
+            for seq in ("two", "one"):
+                ts = [t for t in S.times(scn, s, seq, "whole").values() if not S.bad(t) and t["us"]]
+                if not ts:
+                    continue
+                cols = [med([t["us"].get(f, 0) / 1000 for t in ts]) for f in fn]
+                mm[seq] = [sum(t["us"].get(f, 0) for f in fn) / 1000 for t in ts]
+                rest = med([t["ms"] - sum(t["us"].get(f, 0) for f in fn) / 1000 for t in ts])
+                r = ""
+                if seq == "one" and "two" in mm:
+                    A = S.times(scn, s, "two", "whole")
+                    B = S.times(scn, s, "one", "whole")
+                    rr = [sum(B[k]["us"].get(f, 0) for f in fn) / sum(A[k]["us"].get(f, 0) for f in fn)
+                          for k in sorted(set(A) & set(B))
+                          if not S.bad(A[k]) and not S.bad(B[k]) and A[k]["us"] and B[k]["us"]]
+                    r = rmm(rr)
+                rows.append([scn, s, seq] + [fmt(c) for c in cols] +
+                            [fmt(rest), fmt(med([t['ms'] for t in ts])), fmt(med(mm[seq])), r])
+    L += table(["scenario", "MiB", "sequence"] + fn + ["rest (driver)", "whole", "mm", "one/two mm"], rows)
+    w("")
+    return L
+
+
+def sec_base_patched(D):
+    """Base (7.3) versus patched: the cmpN runs."""
+    cmp, rounds, byname = D.cmp, D.rounds, D.byname
+    L = []
+    w = L.append
+    if not rounds:
+        return L
+    w("## Base (7.3) versus patched")
+    w("")
+    w(f"The same workload in {len(rounds)} rounds of two VM runs (base, then patched). "
+      "Plain `HMM_DMIRROR_MIGRATE_TO_DEV` on present 4 KiB pages and on THPs (migrated compound); ms, median [min–max] "
+      "over all rounds; patched/base: the ratio of the medians per round.")
+    w("")
+    rows = []
+    for scn in ("present", "thp"):
+        sizes = sorted(set().union(*[set(r.sizes(scn=scn, seq="plain")) for r in cmp["base"] + cmp["patched"]]))
+        for s in sizes:
+            cells = ["4 KiB" if scn == "present" else "THP", str(s)]
+            for f in (lambda t: t["ms"], setup_ms):
+                b = [v for rn in rounds for v in byname["base"][rn].values(scn, s, "plain", "whole", f)]
+                p = [v for rn in rounds for v in byname["patched"][rn].values(scn, s, "plain", "whole", f)]
+                per = []
+                for rn in rounds:
+                    bb = byname["base"][rn].values(scn, s, "plain", "whole", f)
+                    pp = byname["patched"][rn].values(scn, s, "plain", "whole", f)
+                    if bb and pp:
+                        per.append(f"{ratio(med(pp), med(bb)):.3f}")
+                cells += [mmm(b), mmm(p), ", ".join(per) or "-"]
+            rows.append(cells)
+    L += table(["pages", "MiB", "base: whole", "patched: whole", "patched/base per round",
+                "base: migrate_vma_setup", "patched: migrate_vma_setup", "patched/base per round"], rows)
+    w("")
+    w("In the patched VM runs the one walk (`HMM_DMIRROR_MIGRATE_ON_FAULT`) ran interleaved "
+      "with the plain migration on the same kind of memory: ms, and one/plain per repetition "
+      "(same VM run).")
+    w("")
+    rows = []
+    for scn in ("present", "thp"):
+        sizes = sorted(set().union(*[set(r.sizes(scn=scn, seq="one")) for r in cmp["patched"]]))
+        for s in sizes:
+            cells = ["4 KiB" if scn == "present" else "THP", str(s)]
+            for traced in (False, True):
+                a, b, r = [], [], []
+                for rn in rounds:
+                    x, y, z, _ = paired(byname["patched"][rn], scn, s, "whole", traced, "plain", "one")
+                    a += x
+                    b += y
+                    r += z
+                cells += [mmm(a), mmm(b), rmm(r)]
+            rows.append(cells)
+    L += table(["pages", "MiB", "plain: whole", "one: whole", "one/plain whole", "plain: traced setup",
+                "one: traced setup", "one/plain traced setup"], rows)
+    w("")
+    hs = sorted(set().union(*[r.hmm_sizes() for r in cmp["base"] + cmp["patched"]]))
+    if hs:
+        nb = sum(len(r.bench) for r in cmp["base"])
+        npch = sum(len(r.bench) for r in cmp["patched"])
+        w(f"hmm-tests `benchmark_thp_migration`, each kernel's own hmm-tests ({nb} base runs, "
+          f"{npch} patched runs, {len(rounds)} rounds; each run's figure is already the mean of "
+          "5 iterations). ms, median [min–max] over all runs; patched/base: ratio of the "
+          "time medians per round (below 1: the patched kernel is faster; the throughput "
+          "ratio is its inverse).")
+        w("")
+        rows = []
+        for s in hs:
+            for k, pg, d in (("s2d_thp", "THP", "sys→dev"), ("d2s_thp", "THP", "dev→sys"),
+                             ("s2d_reg", "4 KiB", "sys→dev"), ("d2s_reg", "4 KiB", "dev→sys")):
+                b = [v for r in cmp["base"] for v in r.hmm(s, k)]
+                p = [v for r in cmp["patched"] for v in r.hmm(s, k)]
+                per = []
+                for rn in rounds:
+                    bb, pp = byname["base"][rn].hmm(s, k), byname["patched"][rn].hmm(s, k)
+                    if bb and pp:
+                        per.append(f"{ratio(med(pp), med(bb)):.3f}")
+                rows.append([f"{s:g}", pg, d, mmm(b), mmm(p), ', '.join(per) or '-'])
+        L += table(["MB", "pages", "direction", "base", "patched", "patched/base per round"], rows)
+        w("")
+    return L
+
+
+def sec_files():
+    return [
+        "## Files",
+        "",
+        "- `raw/<kind>/<run>/output.txt`: what the guest printed. hmm-bench lines: "
+        "`T scenario MiB sequence phase repetition ms ioctl-return pages-on-device "
+        "[function=µs/calls ...]`, `W scenario MiB sequence phase ret=... probe=hits ...`, "
+        "`I` information; then hmm-tests' output (`B run N` ... `B end N`).",
+        "- `raw/<kind>/<run>/console.log`: the guest's kernel log; `params`: sizes and repetitions; "
+        "`meta`: commits, VM and host load. `raw/<kind>/kernel.config`: the kernel's `.config`.",
+        "- `time-vs-size.png`: whole migration and SETUP_ONLY time against size, two walks and one, "
+        "per scenario (median, bars min–max).",
+        "",
+    ]
+
+
+def report(D, analysis):
+    """The whole of results.md, as a list of lines."""
+    return (sec_how(D) + sec_targets(D, analysis) + sec_walks(D) + sec_sequences(D) +
+            sec_time(D) + sec_base_patched(D) + sec_files())
+
+
+def main():
+    raw, out_md, out_png = sys.argv[1:4]
+    D = Data(raw)
+    L = report(D, os.path.join(os.path.dirname(out_md), "analysis.md"))
     open(out_md, "w").write("\n".join(L))
-    if S:
-        plot(S, out_png)
+    if D.S:
+        plot(D.S, out_png)
 
 
 def plot(S, out_png):

@@ -15,9 +15,14 @@ if [ -n "$test" ]; then
 	case "$test" in *.*.*) args=(-r "$test") ;; *) args=(-t "$test") ;; esac
 fi
 run=$WORK/debug-run
-VM_TIMEOUT=${VM_TIMEOUT:-3600} "$TOP/scripts/vm.sh" "$o/arch/x86/boot/bzImage" "$run" "$o-tests/hmm-tests" "${args[@]}"
+vrc=0
+VM_TIMEOUT=${VM_TIMEOUT:-3600} "$TOP/scripts/vm.sh" "$o/arch/x86/boot/bzImage" "$run" "$o-tests/hmm-tests" "${args[@]}" || vrc=$?
+# The guest did not finish (1) or timed out (124): compare what it
+# reported, then fail.  Anything else (usage error, interrupted): stop here.
+case $vrc in 0|1|124) ;; *) exit "$vrc" ;; esac
 rc=0
 python3 "$TOP/scripts/hmmtap.py" compare "$run" "$TOP/expect/hmm-tests.base" --no-base-splats \
 	${test:+--only-reported} || rc=$?
 echo "debug kernel $(grep -m1 -o 'Linux version [^ ]*' "$run/console.log" || true): $(cat "$run/status"); total $(( $(date +%s) - start ))s"
+[ "$vrc" = 0 ] || exit "$vrc"
 exit $rc

@@ -19,7 +19,9 @@ else
 fi
 "$TOP/scripts/kernel.sh" "$wt" "$o" "$o-tests"
 run=$WORK/expect-run
-"$TOP/scripts/vm.sh" "$o/arch/x86/boot/bzImage" "$run" "$o-tests/hmm-tests"
+vrc=0
+"$TOP/scripts/vm.sh" "$o/arch/x86/boot/bzImage" "$run" "$o-tests/hmm-tests" || vrc=$?
+[ "$vrc" = 0 ] || die "the VM run did not finish (scripts/vm.sh exit $vrc: $(cat "$run/status" 2>/dev/null)): expect/ not written"
 mkdir -p "$TOP/expect"
 python3 "$TOP/scripts/hmmtap.py" expect "$run" "$TOP/expect/hmm-tests.base"
 cp "$run/tests.tap" "$TOP/expect/hmm-tests.base.tap"

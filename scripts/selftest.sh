@@ -13,12 +13,19 @@ if [ -n "$test" ]; then
 	case "$test" in *.*.*) args=(-r "$test") ;; *) args=(-t "$test") ;; esac
 fi
 run=$WORK/selftest-run
-"$TOP/scripts/vm.sh" "$BUILD/x86/arch/x86/boot/bzImage" "$run" "$BUILD/x86-tests/hmm-tests" "${args[@]}"
+vrc=0
+"$TOP/scripts/vm.sh" "$BUILD/x86/arch/x86/boot/bzImage" "$run" "$BUILD/x86-tests/hmm-tests" "${args[@]}" || vrc=$?
+# The guest did not finish (1) or timed out (124): show what it reported,
+# then fail.  Anything else (usage error, interrupted): stop here.
+case $vrc in 0|1|124) ;; *) exit "$vrc" ;; esac
 grep -E '^(ok|not ok) |^# +(SKIP|FAIL)|^#.*(Expected|ASSERT)' "$run/tests.tap" || true
+crc=0
 if [ -n "$test" ]; then
-	python3 "$TOP/scripts/hmmtap.py" results "$run" | tail -1
+	python3 "$TOP/scripts/hmmtap.py" results "$run" | tail -1 || true
 	# Only the selected tests ran: compare what was reported.
-	python3 "$TOP/scripts/hmmtap.py" compare "$run" "$TOP/expect/hmm-tests.base" --only-reported
+	python3 "$TOP/scripts/hmmtap.py" compare "$run" "$TOP/expect/hmm-tests.base" --only-reported || crc=$?
 else
-	python3 "$TOP/scripts/hmmtap.py" compare "$run" "$TOP/expect/hmm-tests.base"
+	python3 "$TOP/scripts/hmmtap.py" compare "$run" "$TOP/expect/hmm-tests.base" || crc=$?
 fi
+[ "$vrc" = 0 ] || exit "$vrc"
+exit "$crc"
