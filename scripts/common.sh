@@ -91,13 +91,44 @@ BUILD=$WORK/build
 COPY_DIRS=(mm include lib tools Documentation drivers arch fs kernel samples)
 export PATH="$TOP/scripts/bin:$PATH"
 
-# The series' patch files, in order (the cover letter excluded).
+# Two series, applied in this order: the 7.3 fixes (patches/fixes/, branch
+# $FIXES_BRANCH on the base, for mm-hotfixes) and the feature
+# (patches/feature/, branch $BRANCH on $FIXES_BRANCH, for mm-new).
+FIXES_BRANCH=${FIXES_BRANCH:-hmm-fixes}
+SERIES_ALL=(fixes feature)
+
+# series_names [NAME...]: the series named (SERIES= in the environment when
+# none), in application order; all of them by default.
+series_names() {
+	local want=("$@") n
+	[ ${#want[@]} -gt 0 ] || read -r -a want <<< "${SERIES:-}"
+	[ ${#want[@]} -gt 0 ] || want=("${SERIES_ALL[@]}")
+	for n in "${want[@]}"; do
+		case "$n" in fixes|feature) ;; *) die "no series '$n': the series are ${SERIES_ALL[*]}" ;; esac
+	done
+	for n in "${SERIES_ALL[@]}"; do
+		case " ${want[*]} " in *" $n "*) echo "$n" ;; esac
+	done
+}
+
+# The branch of series $1, and the ref it starts from.
+series_branch() {
+	case "$1" in fixes) echo "$FIXES_BRANCH" ;; feature) echo "$BRANCH" ;; esac
+}
+series_from() {
+	case "$1" in fixes) echo "$BASE_BRANCH" ;; feature) echo "$FIXES_BRANCH" ;; esac
+}
+
+# The patch files of the named series (all by default), in application
+# order; the cover letters excluded.
 series_patches() {
-	local f
-	for f in "$PATCHDIR"/[0-9][0-9][0-9][0-9]-*.patch; do
-		[ -e "$f" ] || continue
-		case "$(basename "$f")" in 0000-*) continue ;; esac
-		echo "$f"
+	local n f
+	for n in $(series_names "$@"); do
+		for f in "$PATCHDIR/$n"/[0-9][0-9][0-9][0-9]-*.patch; do
+			[ -e "$f" ] || continue
+			case "$(basename "$f")" in 0000-*) continue ;; esac
+			echo "$f"
+		done
 	done
 }
 
@@ -244,20 +275,27 @@ print(subj + '\n\n' + text)
 PY
 }
 
-# format_series TREE BASE OUT [COVER_LETTER]: git format-patch of
-# BASE..$BRANCH into OUT with stable output (zeroed "From" hashes, no git
-# version signature, base-commit recorded).  The cover letter's subject and
-# text come from COVER_LETTER when given.
+# format_series TREE SERIES OUT [COVER_LETTER]: git format-patch of the
+# series' branch (from the ref it starts from) into OUT with stable output
+# (zeroed "From" hashes, no git version signature).  The cover letter
+# records the base commit, and for the feature the patch-id of each fix it
+# needs (prerequisite-patch-id), as b4 does for dependencies, so that a
+# reviewer can apply it on the fixes.  The cover letter's subject and text
+# come from COVER_LETTER when given.
 format_series() {
-	local tree=$1 base=$2 out=$3 cover=${4:-} desc=()
+	local tree=$1 series=$2 out=$3 cover=${4:-} desc=() branch from base
+	branch=$(series_branch "$series")
+	from=$(git -C "$tree" rev-parse -q --verify "refs/heads/$(series_from "$series")^{commit}") ||
+		die "no branch $(series_from "$series") in $tree: run 'make tree'"
+	base=$(git -C "$tree" rev-parse "refs/heads/$BASE_BRANCH^{commit}")
 	if [ -n "$cover" ] && [ -f "$cover" ]; then
-		desc=(-c "branch.$BRANCH.description=$(cover_text "$cover")")
+		desc=(-c "branch.$branch.description=$(cover_text "$cover")")
 	fi
 	mkdir -p "$out"
 	git -C "$tree" "${desc[@]}" format-patch -q --cover-letter \
 		--cover-from-description=subject --zero-commit --no-signature \
-		--base="$base" -o "$out" "$base..refs/heads/$BRANCH" >/dev/null ||
-		die "git format-patch failed in $tree"
+		--base="$base" -o "$out" "$from..refs/heads/$branch" >/dev/null ||
+		die "git format-patch of the $series series failed in $tree"
 }
 
 # Are two patch files the same, the cover letter's Date: line aside?

@@ -1,42 +1,58 @@
 #!/usr/bin/env bash
-# make export: write branch $BRANCH of the kernel tree to the repo:
-#  - patches/: git format-patch output with stable names, the cover letter's
-#    subject and text kept from the existing patches/0000-cover-letter.patch
-#    (shortlog, diffstat and base-commit regenerated); files whose content
-#    did not change are not rewritten, so a re-export gives no diff;
-#  - the post-series copy of every file the series touches, at its kernel
-#    path in the repo (mm/, include/, lib/, tools/, Documentation/, ...);
-#    copies of files the series no longer touches are removed.
+# make export: write the two series' branches of the kernel tree to the repo:
+#  - patches/fixes/ ($FIXES_BRANCH on the base) and patches/feature/
+#    ($BRANCH on $FIXES_BRANCH): git format-patch output with stable names,
+#    each cover letter's subject and text kept from the existing
+#    0000-cover-letter.patch of its folder (shortlog, diffstat, base-commit
+#    and, for the feature, prerequisite-patch-id regenerated); files whose
+#    content did not change are not rewritten, so a re-export gives no diff;
+#  - the post-series copy of every file the two series touch, as at the tip
+#    of $BRANCH, at its kernel path in the repo (mm/, include/, lib/, tools/,
+#    Documentation/, ...); copies of files no longer touched are removed.
 . "$(dirname "$0")/common.sh"
 
 base=$(base_rev)
-git -C "$KERNEL" rev-parse -q --verify "refs/heads/$BRANCH" >/dev/null ||
-	die "no branch $BRANCH in $KERNEL: run 'make tree' and commit your work there"
-n=$(git -C "$KERNEL" rev-list --count "$base..refs/heads/$BRANCH")
-[ "$n" -gt 0 ] || die "branch $BRANCH has no commits on top of the base: nothing to export"
-if [ -n "$(git -C "$KERNEL" status --porcelain --untracked-files=no)" ] &&
-   [ "$(git -C "$KERNEL" symbolic-ref -q --short HEAD)" = "$BRANCH" ]; then
+for s in "${SERIES_ALL[@]}"; do
+	b=$(series_branch "$s") f=$(series_from "$s")
+	git -C "$KERNEL" rev-parse -q --verify "refs/heads/$b" >/dev/null ||
+		die "no branch $b in $KERNEL: run 'make tree' and commit your work there"
+	git -C "$KERNEL" merge-base --is-ancestor "refs/heads/$f" "refs/heads/$b" ||
+		die "branch $b does not start from $f: the $s series goes on top of it (git rebase $f $b)"
+	n=$(git -C "$KERNEL" rev-list --count "refs/heads/$f..refs/heads/$b")
+	[ "$n" -gt 0 ] || die "branch $b has no commits on top of $f: nothing to export"
+	merges=$(git -C "$KERNEL" rev-list --merges --count "refs/heads/$f..refs/heads/$b")
+	[ "$merges" = 0 ] || die "$b has merge commits: the series must be linear"
+done
+if [ -n "$(git -C "$KERNEL" status --porcelain --untracked-files=no)" ]; then
 	msg "warning: $KERNEL has uncommitted changes; only commits are exported"
 fi
-merges=$(git -C "$KERNEL" rev-list --merges --count "$base..refs/heads/$BRANCH")
-[ "$merges" = 0 ] || die "$BRANCH has merge commits: the series must be linear"
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-cover=$PATCHDIR/0000-cover-letter.patch
-format_series "$KERNEL" "$base" "$tmp" "$cover"
-mkdir -p "$PATCHDIR"
-changed=0
-for f in "$tmp"/*.patch; do
-	dst=$PATCHDIR/$(basename "$f")
-	if [ -f "$dst" ] && same_patch "$f" "$dst"; then continue; fi
-	cp "$f" "$dst"; changed=$((changed + 1))
+changed=0 total=0
+for s in "${SERIES_ALL[@]}"; do
+	dir=$PATCHDIR/$s
+	cover=$dir/0000-cover-letter.patch
+	format_series "$KERNEL" "$s" "$tmp/$s" "$cover"
+	mkdir -p "$dir"
+	for f in "$tmp/$s"/*.patch; do
+		dst=$dir/$(basename "$f")
+		case "$f" in */0000-*) ;; *) total=$((total + 1)) ;; esac
+		if [ -f "$dst" ] && same_patch "$f" "$dst"; then continue; fi
+		cp "$f" "$dst"; changed=$((changed + 1))
+	done
+	for f in "$dir"/[0-9][0-9][0-9][0-9]-*.patch; do
+		[ -e "$f" ] || continue
+		[ -e "$tmp/$s/$(basename "$f")" ] || { rm -f "$f"; msg "removed stale $s/$(basename "$f")"; changed=$((changed + 1)); }
+	done
+	grep -q '\*\*\* SUBJECT HERE \*\*\*' "$cover" &&
+		msg "note: write the cover letter's subject and text in patches/$s/0000-cover-letter.patch; later exports keep them"
 done
-for f in "$PATCHDIR"/[0-9][0-9][0-9][0-9]-*.patch; do
+# Patch files of the one-series layout (patches/*.patch) are gone.
+for f in "$PATCHDIR"/*.patch; do
 	[ -e "$f" ] || continue
-	[ -e "$tmp/$(basename "$f")" ] || { rm -f "$f"; msg "removed stale $(basename "$f")"; changed=$((changed + 1)); }
+	rm -f "$f"; msg "removed $(basename "$f") (the series now live in patches/fixes/ and patches/feature/)"
+	changed=$((changed + 1))
 done
-grep -q '\*\*\* SUBJECT HERE \*\*\*' "$cover" &&
-	msg "note: write the cover letter's subject and text in patches/0000-cover-letter.patch; later exports keep them"
 
 # Post-series copies.
 declare -A keep=()
@@ -71,4 +87,4 @@ for d in "${COPY_DIRS[@]}"; do
 	done < <(find "$TOP/$d" -type f)
 	find "$TOP/$d" -depth -type d -empty -delete
 done
-msg "export: $n patches ($changed files changed in patches/), ${#keep[@]} post-series copies ($copies changed)"
+msg "export: $total patches in ${#SERIES_ALL[@]} series ($changed files changed in patches/), ${#keep[@]} post-series copies ($copies changed)"
