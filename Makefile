@@ -77,8 +77,9 @@ debug: base
 bench: base
 	$(S)/bench.sh
 
+# Both series' emails through b4 (nothing sent); SERIES=fixes|feature for one.
 send:
-	scripts/send.sh $(OUT)
+	SERIES='$(SERIES)' scripts/send.sh $(OUT)
 
 # Install the tools (needs root or sudo): what .ci/run does before make check.
 deps:
@@ -93,12 +94,13 @@ clean:
 help:
 	@echo 'make                 base tree, series branch, VM kernel and hmm-tests (the main job)'
 	@echo 'make check           every test step (README.md); logs in .work/check-logs'
-	@echo 'make base|tree       the base tree / the series branch from patches/ (FORCE=1 to recreate)'
+	@echo 'make base|tree       the base tree / branches hmm-fixes, hmm-migrate from patches/ (FORCE=1 to recreate)'
 	@echo 'make export|verify   branch -> patches/ and copies / fresh base + patches/ == copies'
 	@echo 'make kunit [SUITE=]  KUnit in UML;  make kunit-x86 [SUITE=]  on x86_64 under QEMU/TCG'
 	@echo 'make selftest [TEST=name]   hmm-tests in the VM;  make debug [TEST=]  on a KASAN/lockdep kernel'
-	@echo 'make build-patch N=n one patch built alone with W=1 and sparse'
+	@echo 'make build-patch N=n patch n, counted over both series (the fixes first), built alone, W=1 + sparse'
 	@echo 'make expect          regenerate expect/ from a base-kernel run'
-	@echo 'make bench | send    benchmarks / b4 mail preparation'
+	@echo 'make bench           benchmarks (bench/results.md)'
+	@echo 'make send [SERIES=fixes|feature] [OUT=dir]  b4 emails of the series, nothing sent'
 	@echo 'make deps            install the tools (root or sudo)'
 	@echo 'KERNEL=/path/to/linux  use your own kernel checkout'

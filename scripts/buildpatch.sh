@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make build-patch N=n: patch n of branch $BRANCH (counting from 1 on the
-# base) built on its own, as check step 3 does for every patch: the VM
+# make build-patch N=n: patch n of branch $BRANCH (counting from 1 on the base,
+# the fixes first) built on its own, as check step 3 does for every patch: the VM
 # kernel incrementally, W=1 and sparse on what the patch touches, compared
 # with the base.  Uses a worktree and build directory of its own.
 . "$(dirname "$0")/common.sh"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make check: every step of the test pipeline on the series in patches/,
-# and its preparation for mailing (b4, nothing sent).
+# make check: every step of the test pipeline on the two series in patches/
+# (patches/fixes/, then patches/feature/ on top: steps 1-3 cover every patch
+# of both, steps 4-8 the tip of the second), and their preparation for
+# mailing (b4, nothing sent), each series on its own.
 # One progress line per step with its time, then "N passed, N failed" as
 # the last line; exit status non-zero when a step failed.  Steps that need a
 # series are skipped (never passed) while patches/ holds none; the selftest
@@ -234,12 +236,12 @@ s_mail() {
 	# which every email must carry as author and sign-off.
 	GIT_CONFIG_PARAMETERS="'user.name=Check Sender' 'user.email=check.sender@example.com'" \
 		"$TOP/scripts/send.sh" "$LOGS/mail"
-	echo "result: b4 wrote the emails (nothing sent), each authored and signed off by the test sender; applied with git am they give the series' tree"
+	echo "result: b4 wrote the emails of both series (nothing sent), each authored and signed off by the test sender; applied with git am in order they give each series' tree"
 }
 s_selftests() { vm_step patched "$CO-tests/hmm-tests"; }
 s_regress()   { vm_step base-tests "$BUILD/check-base-tests/hmm-tests"; }
 
-echo "make check: ${#patches[@]} patches in patches/, base $(git -C "$KERNEL" log -1 --format='%h %s' "$base")"
+echo "make check: ${#patches[@]} patches in patches/ ($(for n in "${SERIES_ALL[@]}"; do printf '%s %s ' "$(series_patches "$n" | wc -l)" "$n"; done | sed 's/ $//')), base $(git -C "$KERNEL" log -1 --format='%h %s' "$base")"
 t=$(date +%s)
 set +e
 ( set -e; prepare ) > "$LOGS/0-prepare.log" 2>&1

@@ -97,11 +97,10 @@ export PATH="$TOP/scripts/bin:$PATH"
 FIXES_BRANCH=${FIXES_BRANCH:-hmm-fixes}
 SERIES_ALL=(fixes feature)
 
-# series_names [NAME...]: the series named (SERIES= in the environment when
-# none), in application order; all of them by default.
+# series_names [NAME...]: the series named, in application order; all of
+# them by default.
 series_names() {
 	local want=("$@") n
-	[ ${#want[@]} -gt 0 ] || read -r -a want <<< "${SERIES:-}"
 	[ ${#want[@]} -gt 0 ] || want=("${SERIES_ALL[@]}")
 	for n in "${want[@]}"; do
 		case "$n" in fixes|feature) ;; *) die "no series '$n': the series are ${SERIES_ALL[*]}" ;; esac
@@ -292,7 +291,10 @@ format_series() {
 		desc=(-c "branch.$branch.description=$(cover_text "$cover")")
 	fi
 	mkdir -p "$out"
-	git -C "$tree" "${desc[@]}" format-patch -q --cover-letter \
+	# The cover letters are the placeholder's, like the patches: make send
+	# re-authors everything as the sender.
+	git -C "$tree" -c user.name="HMM Walk" -c user.email=hmmwalk@example.org \
+		"${desc[@]}" format-patch -q --cover-letter \
 		--cover-from-description=subject --zero-commit --no-signature \
 		--base="$base" -o "$out" "$from..refs/heads/$branch" >/dev/null ||
 		die "git format-patch of the $series series failed in $tree"
