@@ -101,6 +101,16 @@ if [ ! -s "$st/base.stamp" ] || [ "$(cat "$st/base.stamp")" != "$stamp" ] || [ $
 	echo "  base: built, $(wc -l < "$st/base.keys") known diagnostics ($(( $(date +%s) - t ))s)"
 fi
 
+# BISECT_KEEP=COMMIT=DIR: when COMMIT (one of the series') builds cleanly,
+# copy its bzImage and hmm-tests to DIR (check step 7 boots the fixes tip).
+keep_c= keep_d=
+if [ -n "${BISECT_KEEP:-}" ]; then
+	keep_c=$(git -C "$wt" rev-parse --verify "${BISECT_KEEP%%=*}^{commit}") ||
+		die "BISECT_KEEP: no commit ${BISECT_KEEP%%=*}"
+	keep_d=${BISECT_KEEP#*=}
+	rm -rf "$keep_d"
+fi
+
 fail=0
 for n in "${sel[@]}"; do
 	c=${commits[$((n - 1))]}
@@ -119,6 +129,11 @@ for n in "${sel[@]}"; do
 		problem="W=1/sparse compile failed"
 	elif selftests_touched "$prev" "$c" && ! tests "$label"; then
 		problem="hmm-tests does not build"
+	fi
+	if [ -z "$problem" ] && [ "$c" = "$keep_c" ]; then
+		{ tests "$label.keep" && mkdir -p "$keep_d" &&
+		  cp "$o/arch/x86/boot/bzImage" "$st/tests/hmm-tests" "$keep_d/"; } ||
+			problem="saving its build to $keep_d (BISECT_KEEP) failed"
 	fi
 	logs=("$st/$label.log" "$st/$label.w1.log")
 	[ -f "$st/$label.tests.log" ] && selftests_touched "$prev" "$c" && logs+=("$st/$label.tests.log")

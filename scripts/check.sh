@@ -113,7 +113,9 @@ s_checkpatch() {
 }
 s_bisect() {
 	need_series
-	"$TOP/scripts/bisect.sh" "$CW" "$CO" "$tip"
+	# The fixes tip's kernel and hmm-tests are kept for step 7.
+	BISECT_KEEP=${fixes_tip:+$fixes_tip=$BUILD/check-fixes-tip} \
+		"$TOP/scripts/bisect.sh" "$CW" "$CO" "$tip"
 	echo "result: ${#patches[@]} patches build one by one, no new W=1/sparse diagnostic"
 }
 # The touched C files a build directory did not compile (their Kconfig
@@ -127,8 +129,12 @@ not_compiled() {
 }
 s_variants() {
 	need_series
-	local v o frags k bad=0 t
-	git -C "$CW" checkout -q --detach "$tip"
+	local v o frags k bad=0 t at name c
+	# Each series' tip: the fixes on their own, then both (the same build
+	# directories, so the second builds are incremental).
+	for at in ${fixes_tip:+fixes} all; do
+	if [ "$at" = fixes ]; then c=$fixes_tip; name="fixes tip"; else c=$tip; name="tip"; fi
+	git -C "$CW" checkout -q --detach "$c"
 	# A small kernel (tinyconfig + configs/variant.config + the series'
 	# KUnit configuration) keeps the two extra x86_64 builds cheap.
 	mapfile -t frags < <(series_kunitconfigs "$CW" commit)
@@ -137,36 +143,38 @@ s_variants() {
 		KCONFIG_BASE=tinyconfig KCONFIG_LAX=1 kconfig "$CW" "$o" x86_64 \
 			"$TOP/configs/variant.config" "${frags[@]}" "$TOP/configs/$v.config"
 		k=$(kconfig_missing "$o" "$TOP/configs/$v.config")
-		[ -z "$k" ] || { echo "$v: Kconfig kept $k"; bad=1; continue; }
-		if kmake -C "$CW" O="$o" vmlinux > "$LOGS/4-$v.build.log" 2>&1; then
-			echo "$v: vmlinux builds ($(( $(date +%s) - t ))s)$(not_compiled "$o")"
+		[ -z "$k" ] || { echo "$name, $v: Kconfig kept $k"; bad=1; continue; }
+		if kmake -C "$CW" O="$o" vmlinux > "$LOGS/4-$at-$v.build.log" 2>&1; then
+			echo "$name, $v: vmlinux builds ($(( $(date +%s) - t ))s)$(not_compiled "$o")"
 		else
-			echo "$v: build failed ($LOGS/4-$v.build.log)"; grep -E 'error' "$LOGS/4-$v.build.log" | head -10; bad=1
+			echo "$name, $v: build failed ($LOGS/4-$at-$v.build.log)"; grep -E 'error' "$LOGS/4-$at-$v.build.log" | head -10; bad=1
 		fi
 	done
 	t=$(date +%s)
 	local rc=0
-	"$TOP/scripts/kunit.sh" um-build "$CW" "$BUILD/check-um" commit > "$LOGS/4-um.build.log" 2>&1 || rc=$?
+	"$TOP/scripts/kunit.sh" um-build "$CW" "$BUILD/check-um" commit > "$LOGS/4-$at-um.build.log" 2>&1 || rc=$?
 	if [ $rc = 77 ]; then
 		# No series suite: a plain UML KUnit kernel (configs/um.kunitconfig).
 		rc=0
 		KUNITCONFIG="$TOP/configs/um.kunitconfig" \
-			"$TOP/scripts/kunit.sh" um-build "$CW" "$BUILD/check-um" commit > "$LOGS/4-um.build.log" 2>&1 || rc=$?
+			"$TOP/scripts/kunit.sh" um-build "$CW" "$BUILD/check-um" commit > "$LOGS/4-$at-um.build.log" 2>&1 || rc=$?
 	fi
 	if [ $rc = 0 ]; then
-		echo "um: builds ($(( $(date +%s) - t ))s)$(not_compiled "$BUILD/check-um")"
+		echo "$name, um: builds ($(( $(date +%s) - t ))s)$(not_compiled "$BUILD/check-um")"
 	else
-		echo "um: build failed ($LOGS/4-um.build.log)"; tail -15 "$LOGS/4-um.build.log"; bad=1
+		echo "$name, um: build failed ($LOGS/4-$at-um.build.log)"; tail -15 "$LOGS/4-$at-um.build.log"; bad=1
 	fi
-	[ $bad = 0 ] || { echo "result: a variant does not build"; exit 1; }
-	echo "result: builds without THP, without ZONE_DEVICE/DEVICE_PRIVATE, and on UML"
-}
-s_kerneldoc() {
-	need_series
-	local f files=() bad=0 d=$LOGS/kdoc-base
+	done
 	git -C "$CW" checkout -q --detach "$tip"
-	mapfile -t files < <(touched_files "$CW" "$base" "$tip" | grep -E '\.(c|h)$' | grep -v '^tools/' || true)
-	[ ${#files[@]} -gt 0 ] || skip "the series touches no kernel C file"
+	[ $bad = 0 ] || { echo "result: a variant does not build"; exit 1; }
+	echo "result: the fixes tip and the tip build without THP, without ZONE_DEVICE/DEVICE_PRIVATE, and on UML"
+}
+kdoc_at() {
+	# kdoc_at COMMIT NAME: no new kernel-doc warning at COMMIT
+	local f files=() bad=0 d=$LOGS/kdoc-base-$2
+	git -C "$CW" checkout -q --detach "$1"
+	mapfile -t files < <(touched_files "$CW" "$base" "$1" | grep -E '\.(c|h)$' | grep -v '^tools/' || true)
+	[ ${#files[@]} -gt 0 ] || { echo "$2: no kernel C file touched"; return 0; }
 	rm -rf "$d"; mkdir -p "$d"
 	local have=()
 	for f in "${files[@]}"; do
@@ -177,15 +185,24 @@ s_kerneldoc() {
 		fi
 	done
 	kdoc_keys() { sed -E 's/^(warning|Warning|error|Error): *//; s/:[0-9]+(:[0-9]+)?/:/g; s/ line [0-9]+/ line/g' | sort -u; }
-	(cd "$d" && for f in "${have[@]}"; do [ -f "$f" ] && python3 "$CW/scripts/kernel-doc" -Wall -none "$f" 2>&1; done) | kdoc_keys > "$LOGS/5-base.keys" || true
-	(cd "$CW" && for f in "${have[@]}"; do python3 scripts/kernel-doc -Wall -none "$f" 2>&1; done) > "$LOGS/5-tip.out" || true
+	(cd "$d" && for f in "${have[@]}"; do [ -f "$f" ] && python3 "$CW/scripts/kernel-doc" -Wall -none "$f" 2>&1; done) | kdoc_keys > "$LOGS/5-$2-base.keys" || true
+	(cd "$CW" && for f in "${have[@]}"; do python3 scripts/kernel-doc -Wall -none "$f" 2>&1; done) > "$LOGS/5-$2.out" || true
 	while IFS= read -r line; do
 		k=$(echo "$line" | kdoc_keys)
 		[ -n "$k" ] || continue
-		grep -qxF -- "$k" "$LOGS/5-base.keys" || { echo "new: $line"; bad=$((bad + 1)); }
-	done < "$LOGS/5-tip.out"
-	[ $bad = 0 ] || { echo "result: $bad new kernel-doc warnings"; exit 1; }
-	echo "result: ${#have[@]} touched files, no new kernel-doc warning"
+		grep -qxF -- "$k" "$LOGS/5-$2-base.keys" || { echo "new: $line"; bad=$((bad + 1)); }
+	done < "$LOGS/5-$2.out"
+	echo "$2: ${#have[@]} touched files, $bad new kernel-doc warnings"
+	[ $bad = 0 ]
+}
+s_kerneldoc() {
+	need_series
+	local bad=0
+	[ -z "$fixes_tip" ] || kdoc_at "$fixes_tip" fixes || bad=1
+	kdoc_at "$tip" tip || bad=1
+	git -C "$CW" checkout -q --detach "$tip"
+	[ $bad = 0 ] || { echo "result: new kernel-doc warnings"; exit 1; }
+	echo "result: no new kernel-doc warning at the fixes tip nor at the tip"
 }
 s_kunit() {
 	need_series
@@ -208,14 +225,19 @@ s_kunit() {
 	[ $rc = 0 ] && [ $rc2 = 0 ] || { echo "result: KUnit failed (UML rc $rc, x86_64 rc $rc2)"; exit 1; }
 	echo "result: KUnit passes in UML and on x86_64"
 }
+# vm_step LABEL HMM_TESTS [BZIMAGE]: hmm-tests in the VM on the series tip's
+# kernel (or BZIMAGE), compared with the base's results.
 vm_step() {
-	local label=$1 bin=$2 rc=0
-	git -C "$CW" checkout -q --detach "$tip"
-	# Step 7 makes sure the kernel is built; step 8 boots the same one.
-	if [ "$label" = patched ] || [ ! -f "$CO/arch/x86/boot/bzImage" ]; then
-		"$TOP/scripts/kernel.sh" "$CW" "$CO" "$CO-tests"
+	local label=$1 bin=$2 image=${3:-} rc=0
+	if [ -z "$image" ]; then
+		git -C "$CW" checkout -q --detach "$tip"
+		# Step 7 makes sure the kernel is built; step 8 boots the same one.
+		if [ "$label" = patched ] || [ ! -f "$CO/arch/x86/boot/bzImage" ]; then
+			"$TOP/scripts/kernel.sh" "$CW" "$CO" "$CO-tests"
+		fi
+		image=$CO/arch/x86/boot/bzImage
 	fi
-	"$TOP/scripts/vm.sh" "$CO/arch/x86/boot/bzImage" "$LOGS/vm-$label" "$bin" || rc=$?
+	"$TOP/scripts/vm.sh" "$image" "$LOGS/vm-$label" "$bin" || rc=$?
 	echo "kernel log: $LOGS/vm-$label/console.log; test output: $LOGS/vm-$label/tests.tap"
 	# Compare what did run even when the VM did not finish (timeout, panic):
 	# the comparison names the tests that were reached and how they ended.
@@ -238,7 +260,20 @@ s_mail() {
 		"$TOP/scripts/send.sh" "$LOGS/mail"
 	echo "result: b4 wrote the emails of both series (nothing sent), each authored and signed off by the test sender; applied with git am in order they give each series' tree"
 }
-s_selftests() { vm_step patched "$CO-tests/hmm-tests"; }
+s_selftests() {
+	# The fixes series on its own first (its tip as step 3 built it), then
+	# both series.
+	local r1=0 r2=0 k=$BUILD/check-fixes-tip
+	if [ -n "$fixes_tip" ] && [ "$fixes_tip" != "$tip" ]; then
+		[ -f "$k/bzImage" ] && [ -f "$k/hmm-tests" ] ||
+			{ echo "result: no build of the fixes tip (step 3 keeps it in $k)"; exit 1; }
+		( vm_step fixes "$k/hmm-tests" "$k/bzImage" ) > "$LOGS/7-fixes.log" 2>&1 || r1=$?
+		sed 's/^result: /fixes tip: /' "$LOGS/7-fixes.log"
+	fi
+	( vm_step patched "$CO-tests/hmm-tests" ) || r2=$?
+	[ $r1 = 0 ] || { echo "result: hmm-tests on the fixes tip fail (log $LOGS/7-fixes.log)"; exit 1; }
+	return $r2
+}
 s_regress()   { vm_step base-tests "$BUILD/check-base-tests/hmm-tests"; }
 
 echo "make check: ${#patches[@]} patches in patches/ ($(for n in "${SERIES_ALL[@]}"; do printf '%s %s ' "$(series_patches "$n" | wc -l)" "$n"; done | sed 's/ $//')), base $(git -C "$KERNEL" log -1 --format='%h %s' "$base")"
@@ -253,8 +288,11 @@ if [ $rc != 0 ]; then
 fi
 echo "[0/$NSTEPS] prepare      done  $(hms $(( $(date +%s) - t ))) (check worktree, base hmm-tests)"
 step 1 apply s_apply
+fixes_tip=
 if [ ${#patches[@]} -gt 0 ] && [ "$(git -C "$CW" rev-list --count "$base..HEAD")" = ${#patches[@]} ]; then
 	applied=1; tip=$(git -C "$CW" rev-parse HEAD)
+	nf=$(series_patches fixes | wc -l)
+	[ "$nf" = 0 ] || fixes_tip=$(git -C "$CW" rev-list --reverse "$base..$tip" | sed -n "${nf}p")
 fi
 step 2 checkpatch s_checkpatch
 step 3 bisect s_bisect
