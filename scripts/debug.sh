@@ -21,7 +21,7 @@ VM_TIMEOUT=${VM_TIMEOUT:-3600} "$TOP/scripts/vm.sh" "$o/arch/x86/boot/bzImage" "
 # reported, then fail.  Anything else (usage error, interrupted): stop here.
 case $vrc in 0|1|124) ;; *) exit "$vrc" ;; esac
 rc=0
-python3 "$TOP/scripts/hmmtap.py" compare "$run" "$TOP/expect/hmm-tests.base" --no-base-splats \
+python3 "$TOP/scripts/hmmtap.py" compare "$run" "$TOP/expect/hmm-tests.base" \
 	${test:+--only-reported} || rc=$?
 echo "debug kernel $(grep -m1 -o 'Linux version [^ ]*' "$run/console.log" || true): $(cat "$run/status"); total $(( $(date +%s) - start ))s"
 [ "$vrc" = 0 ] || exit "$vrc"

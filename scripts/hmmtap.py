@@ -4,11 +4,27 @@ VM run; write the base expectations or compare a run with them.
 
   hmmtap.py results RUNDIR                 print the parsed results
   hmmtap.py expect RUNDIR EXPECT_PREFIX    write EXPECT_PREFIX{,.splats}
-  hmmtap.py compare RUNDIR EXPECT_PREFIX [--no-base-splats] [--only-reported]
+  hmmtap.py compare RUNDIR EXPECT_PREFIX [--only-reported] [--base]
 
 RUNDIR holds tests.tap and console.log as scripts/vm.sh writes them.
 Results file lines: "<pass|fail|skip|xfail|missing> <test> [# reason]".
+
+compare judges a run of a patched kernel against the base's results in
+EXPECT_PREFIX (expect/hmm-tests.base) and three lists next to it, named
+after it without ".base" ('#' starts a comment):
+  STEM.known-fail    "<test glob> <reason>": tests that fail on the base
+                     and may still fail (any other base failure must now
+                     pass: the series fixes it);
+  STEM.skips         "<test glob> <skip reason as printed> -- <why>": the
+                     only skips accepted of a test the base does not skip;
+  STEM.splats.allow  "<report signature> -- <why>": kernel log reports
+                     accepted (none by default: what the base prints,
+                     EXPECT_PREFIX.splats, are the bugs the series fixes,
+                     and fail a patched run).
+--base: the run is of the base kernel itself (no series): its failures and
+the reports in EXPECT_PREFIX.splats are what the base does.
 """
+import fnmatch
 import os
 import re
 import sys
@@ -114,8 +130,29 @@ def load_expect(prefix):
             continue
         parts = l.split(' ', 2)
         exp[parts[1]] = (parts[0], parts[2][2:] if len(parts) > 2 else '')
-    allowed = set(l for l in read(prefix + '.splats') if l and not l.startswith('#'))
-    return exp, allowed
+    return exp
+
+
+def load_list(path, sep=None):
+    """Lines of a list file, comments and blank lines dropped.  With sep,
+    each line is split once at it ("what -- why"), else at the first
+    whitespace ("glob reason")."""
+    out = []
+    for l in read(path):
+        l = l.strip()
+        if not l or l.startswith('#'):
+            continue
+        if sep is not None:
+            what, _, why = l.partition(sep)
+            out.append((what.strip(), why.strip()))
+        else:
+            parts = l.split(None, 1)
+            out.append((parts[0], parts[1] if len(parts) > 1 else ''))
+    return out
+
+
+def listed(name, entries):
+    return any(fnmatch.fnmatchcase(name, g) for g, _ in entries)
 
 
 def results(rundir):
@@ -158,18 +195,29 @@ def cmd_expect(rundir, prefix):
     sigs = sorted(set(s for s, _ in splats(read(os.path.join(rundir, 'console.log')))))
     with open(prefix + '.splats', 'w') as f:
         f.write('# Kernel log reports (normalised) the base kernel prints in the same\n')
-        f.write('# hmm-tests run, written by "make expect".  A patched run may repeat\n')
-        f.write('# these; any other BUG/WARNING/oops, lockdep or KASAN report fails.\n')
+        f.write('# hmm-tests run, written by "make expect": the bugs the series fixes.\n')
+        f.write('# A patched run that prints any of them, or any other report, fails\n')
+        f.write('# (hmm-tests.splats.allow lists the exceptions, with a reason).\n')
         for s in sigs:
             f.write(s + '\n')
     print(f'wrote {prefix} ({len(res)} tests) and {prefix}.splats ({len(sigs)} reports)')
 
 
-def cmd_compare(rundir, prefix, base_splats=True, only_reported=False):
+def cmd_compare(rundir, prefix, only_reported=False, base_run=False):
     plan, res, rc = results(rundir)
-    exp, allowed = load_expect(prefix)
-    if not base_splats:
-        allowed = set()
+    exp = load_expect(prefix)
+    stem = prefix[:-len('.base')] if prefix.endswith('.base') else prefix
+    known_fail = [(g, why) for g, why in load_list(stem + '.known-fail') if why]
+    skips = []
+    for what, why in load_list(stem + '.skips', ' -- '):
+        parts = what.split(None, 1)
+        if len(parts) == 2 and why:
+            skips.append((parts[0], parts[1]))
+    allowed = dict(load_list(stem + '.splats.allow', ' -- '))
+    if base_run:
+        for sig in read(prefix + '.splats'):
+            if sig and not sig.startswith('#'):
+                allowed.setdefault(sig, 'the base prints it')
     problems, notes = [], []
     status = ' '.join(read(os.path.join(rundir, 'status')))
     if not res:
@@ -182,18 +230,30 @@ def cmd_compare(rundir, prefix, base_splats=True, only_reported=False):
         base = exp.get(n)
         if r == 'skip' and not why:
             problems.append(f'{n}: skipped without a reason')
+        if r == 'skip' and (base is None or base[0] != 'skip'):
+            # A skip the base does not have: only for a listed reason.
+            if any(fnmatch.fnmatchcase(n, g) and why == reason for g, reason in skips):
+                notes.append(f'{n}: skips ({why}), as expect/ allows')
+            else:
+                problems.append(f'{n}: skips ({why}), a reason {os.path.basename(stem)}.skips does not list')
+            continue
         if base is None:
             # A test the base suite does not have: it must pass (or skip
-            # with a reason).
-            if r in ('fail', 'xpass'):
-                problems.append(f'{n}: new test fails')
+            # for a listed reason).
+            if r in ('fail', 'xpass', 'xfail'):
+                problems.append(f'{n}: new test {r}s')
             continue
         if base[0] == 'pass' and r != 'pass':
             problems.append(f'{n}: {r}' + (f' ({why})' if why else '') + ', passes on the base')
-        elif base[0] != 'pass' and r == 'fail':
-            notes.append(f'{n}: fails, as on the base ({base[0]})')
         elif base[0] != 'pass' and r == 'pass':
             notes.append(f'{n}: passes (base: {base[0]})')
+        elif base[0] == 'fail' and r != 'pass':
+            if base_run:
+                notes.append(f'{n}: {r}s, as on the base')
+            elif listed(n, known_fail):
+                notes.append(f'{n}: {r}s, as on the base (listed in {os.path.basename(stem)}.known-fail)')
+            else:
+                problems.append(f'{n}: {r}s as on the base, but the series fixes it: it must pass')
     for n, (r, _) in exp.items():
         if n not in res and r == 'pass' and not only_reported:
             problems.append(f'{n}: not reported (passes on the base)')
@@ -202,8 +262,8 @@ def cmd_compare(rundir, prefix, base_splats=True, only_reported=False):
         if sig in seen:
             continue
         seen.add(sig)
-        if sig in allowed and not NEVER_OK_RE.search(sig):
-            notes.append(f'kernel log: {line} (the base prints it too)')
+        if sig in allowed and allowed[sig] and not NEVER_OK_RE.search(sig):
+            notes.append(f'kernel log: {line} (allowed: {allowed[sig]})')
         else:
             problems.append(f'kernel log: {line}')
     counts = {}
@@ -224,8 +284,8 @@ def main(argv):
     if len(argv) >= 3 and argv[0] == 'expect':
         return cmd_expect(argv[1], argv[2])
     if len(argv) >= 3 and argv[0] == 'compare':
-        return cmd_compare(argv[1], argv[2], '--no-base-splats' not in argv,
-                           '--only-reported' in argv)
+        return cmd_compare(argv[1], argv[2], '--only-reported' in argv,
+                           '--base' in argv)
     sys.exit(__doc__)
 
 
