@@ -13,7 +13,8 @@ S := scripts
 ifneq ($(KERNEL),)
 export USER_KERNEL := $(abspath $(KERNEL))
 endif
-# scripts/common.sh derives KERNEL (the working tree) itself.
+# scripts/common.sh sets KTREE (the working tree) itself; KERNEL only ever
+# names the user's checkout (USER_KERNEL in the scripts).
 unexport KERNEL
 override KERNEL :=
 
@@ -103,4 +104,15 @@ help:
 	@echo 'make bench           benchmarks (bench/results.md)'
 	@echo 'make send [SERIES=fixes|feature] [OUT=dir]  b4 emails of the series, nothing sent'
 	@echo 'make deps            install the tools (root or sudo)'
-	@echo 'KERNEL=/path/to/linux  use your own kernel checkout'
+	@echo ''
+	@echo 'Settings (make VAR=value, or the environment):'
+	@echo '  KERNEL=/path/to/linux   your own mainline checkout as the base (a worktree is added)'
+	@echo '  FORCE=1                 make tree: recreate branches that differ from patches/'
+	@echo '  SUITE= TEST= N= SERIES= OUT=   the target arguments above'
+	@echo '  JOBS=n                  parallel kernel build jobs (default: cores + 1)'
+	@echo '  VM_ACCEL=auto|kvm|tcg   QEMU accelerator (auto: KVM only if a probe guest boots)'
+	@echo '  VM_TIMEOUT= VM_MEM= VM_SMP= VM_APPEND= VM_ZRAM= VM_EACH=regex   VM runs (scripts/vm.sh)'
+	@echo '  SPARSE=/path/to/sparse  the sparse to use (default: the one make deps builds)'
+	@echo '  MIRROR=url              the Debian mirror for the private apt lists'
+	@echo '  BENCH_*                 benchmark sizes, repetitions and rounds (scripts/bench.sh header)'
+	@echo '  WORK= CACHE=            work directory (.work) and download/ccache cache (~/.cache/hmmwalk)'

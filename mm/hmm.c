@@ -208,7 +208,8 @@ hmm_range_need_fault(const struct hmm_vma_walk *hmm_vma_walk,
  * Collecting for migration: entries below nocollect_end (a split failed) are
  * walked as without HMM_PFN_REQ_MIGRATE.
  */
-static bool hmm_migrating(struct hmm_vma_walk *hmm_vma_walk, unsigned long addr)
+static inline bool hmm_migrating(struct hmm_vma_walk *hmm_vma_walk,
+				 unsigned long addr)
 {
 	return hmm_vma_walk->migrate && addr >= hmm_vma_walk->nocollect_end;
 }

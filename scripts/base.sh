@@ -8,7 +8,7 @@
 # stay untouched.
 . "$(dirname "$0")/common.sh"
 
-TREE=$WORK/linux
+TREE=$KTREE
 DEBS=$CACHE/debs
 GIT_ID=(-c user.name=hmmwalk -c user.email=hmmwalk@localhost)
 

@@ -4,7 +4,7 @@
 # Builds two VM kernels with the same configuration (configs/vm.config +
 # configs/bench.config, which adds ftrace, the function_graph tracer and
 # kprobe events; no KUnit suites): the base ($BASE_BRANCH, in a worktree
-# $WORK/bench-base) and the series (the working tree $KERNEL, or
+# $WORK/bench-base) and the series (the working tree $KTREE, or
 # BENCH_TREE=).  Then QEMU/TCG VM runs (scripts/vm.sh --script), each
 # running bench/guest.sh: BENCH_CMP_ROUNDS rounds (default 2) of base then patched
 # with the same workload (walk counts and timing of plain
@@ -37,7 +37,7 @@ RUN=$WORK/bench-run
 # The new results, moved into bench/ on success.
 NEW=$WORK/bench-new
 base_tree=${BENCH_BASE_TREE:-$WORK/bench-base}
-patched_tree=${BENCH_TREE:-$KERNEL}
+patched_tree=${BENCH_TREE:-$KTREE}
 T_START=$(date +%s)
 # The VM settings as given, for the command line in the report.
 vm_settings=$(compgen -e | grep '^VM_' | sort || true)
@@ -99,7 +99,7 @@ fi
 if [ ! -e "$base_tree/Makefile" ]; then
 	base_rev >/dev/null
 	msg "adding worktree $base_tree ($BASE_BRANCH)"
-	git -C "$KERNEL" worktree add --detach "$base_tree" "$BASE_BRANCH" >&2
+	fresh_worktree "$base_tree" "$BASE_BRANCH"
 fi
 [ -e "$patched_tree/Makefile" ] || die "no series tree at $patched_tree: run 'make tree' first"
 

@@ -7,10 +7,7 @@
 
 [ $# -ge 1 ] || die "usage: buildpatch.sh N..."
 base=$(base_rev)
-git -C "$KERNEL" rev-parse -q --verify "refs/heads/$BRANCH" >/dev/null || die "no branch $BRANCH: run 'make tree'"
+git -C "$KTREE" rev-parse -q --verify "refs/heads/$BRANCH" >/dev/null || die "no branch $BRANCH: run 'make tree'"
 wt=$WORK/patchbuild
-if [ ! -e "$wt/.git" ]; then
-	rm -rf "$wt"; git -C "$KERNEL" worktree prune
-	git -C "$KERNEL" worktree add -q --detach "$wt" "$base"
-fi
+fresh_worktree "$wt" "$base"
 "$TOP/scripts/bisect.sh" "$wt" "$BUILD/patch-x86" "refs/heads/$BRANCH" "$@"

@@ -5,10 +5,13 @@ set -euo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=${WORK:-$TOP/.work}
 CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hmmwalk}
-# The working kernel tree: a git repository with the base commit on branch
-# "base" and the series on branch $BRANCH.  KERNEL= points at a user's own
-# mainline checkout instead.
-KERNEL=${KERNEL:-$WORK/linux}
+# The working kernel tree: a git repository (or, with KERNEL=, a worktree of
+# the user's own checkout) with the base commit on branch $BASE_BRANCH and
+# the series on branches $FIXES_BRANCH and $BRANCH.  KERNEL (make KERNEL=, or
+# the environment when a script runs on its own) only ever names the user's
+# checkout: base.sh reads it as USER_KERNEL.
+KTREE=$WORK/linux
+USER_KERNEL=${USER_KERNEL:-${KERNEL:-}}
 BRANCH=${BRANCH:-hmm-migrate}
 BASE_BRANCH=${BASE_BRANCH:-hmmwalk-base}
 JOBS=${JOBS:-$(( $(nproc) + 1 ))}
@@ -131,10 +134,35 @@ series_patches() {
 	done
 }
 
+# fresh_worktree DIR [COMMIT] [BRANCH]: DIR as a clean worktree of the
+# kernel tree at COMMIT (default the base), detached, or on a new BRANCH
+# (recreated).  An existing worktree is reset (an am or rebase in progress
+# is aborted, local changes and untracked files dropped); anything else at
+# DIR is removed first.
+fresh_worktree() {
+	local wt=$1 c=${2:-$BASE_BRANCH} b=${3:-}
+	c=$(git -C "$KTREE" rev-parse --verify "$c^{commit}") || die "fresh_worktree: no commit $c in $KTREE"
+	if [ -z "$b" ] && [ -e "$wt/.git" ] && git -C "$wt" rev-parse -q --verify HEAD >/dev/null 2>&1; then
+		git -C "$wt" am --abort >/dev/null 2>&1 || true
+		git -C "$wt" rebase --abort >/dev/null 2>&1 || true
+		git -C "$wt" checkout -q -f --detach "$c"
+		git -C "$wt" clean -q -fdx
+		return 0
+	fi
+	git -C "$KTREE" worktree remove --force "$wt" >/dev/null 2>&1 || rm -rf "$wt"
+	git -C "$KTREE" worktree prune
+	if [ -n "$b" ]; then
+		git -C "$KTREE" branch -D "$b" >/dev/null 2>&1 || true
+		git -C "$KTREE" worktree add -q -b "$b" "$wt" "$c" >&2
+	else
+		git -C "$KTREE" worktree add -q --detach "$wt" "$c" >&2
+	fi
+}
+
 # The base commit of the kernel tree.
 base_rev() {
-	git -C "$KERNEL" rev-parse -q --verify "$BASE_BRANCH^{commit}" ||
-		die "no $BASE_BRANCH branch in $KERNEL: run 'make base' first"
+	git -C "$KTREE" rev-parse -q --verify "$BASE_BRANCH^{commit}" ||
+		die "no $BASE_BRANCH branch in $KTREE: run 'make base' first"
 }
 
 # sparse: $SPARSE, else the one scripts/sparse.sh builds, else $PATH's.

@@ -9,7 +9,7 @@
 test=${1:-}
 o=$BUILD/debug
 start=$(date +%s)
-"$TOP/scripts/kernel.sh" "$KERNEL" "$o" "$o-tests" "$TOP/configs/debug.config"
+"$TOP/scripts/kernel.sh" "$KTREE" "$o" "$o-tests" "$TOP/configs/debug.config"
 args=()
 if [ -n "$test" ]; then
 	case "$test" in *.*.*) args=(-r "$test") ;; *) args=(-t "$test") ;; esac

@@ -11,12 +11,7 @@
 base=$(base_rev)
 wt=$WORK/base-wt
 o=$BUILD/base-x86
-if [ -e "$wt/.git" ]; then
-	git -C "$wt" checkout -q -f --detach "$base"; git -C "$wt" clean -q -fdx
-else
-	rm -rf "$wt"; git -C "$KERNEL" worktree prune
-	git -C "$KERNEL" worktree add -q --detach "$wt" "$base"
-fi
+fresh_worktree "$wt" "$base"
 "$TOP/scripts/kernel.sh" "$wt" "$o" "$o-tests"
 run=$WORK/expect-run
 vrc=0

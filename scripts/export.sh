@@ -14,17 +14,17 @@
 base=$(base_rev)
 for s in "${SERIES_ALL[@]}"; do
 	b=$(series_branch "$s") f=$(series_from "$s")
-	git -C "$KERNEL" rev-parse -q --verify "refs/heads/$b" >/dev/null ||
-		die "no branch $b in $KERNEL: run 'make tree' and commit your work there"
-	git -C "$KERNEL" merge-base --is-ancestor "refs/heads/$f" "refs/heads/$b" ||
+	git -C "$KTREE" rev-parse -q --verify "refs/heads/$b" >/dev/null ||
+		die "no branch $b in $KTREE: run 'make tree' and commit your work there"
+	git -C "$KTREE" merge-base --is-ancestor "refs/heads/$f" "refs/heads/$b" ||
 		die "branch $b does not start from $f: the $s series goes on top of it (git rebase $f $b)"
-	n=$(git -C "$KERNEL" rev-list --count "refs/heads/$f..refs/heads/$b")
+	n=$(git -C "$KTREE" rev-list --count "refs/heads/$f..refs/heads/$b")
 	[ "$n" -gt 0 ] || die "branch $b has no commits on top of $f: nothing to export"
-	merges=$(git -C "$KERNEL" rev-list --merges --count "refs/heads/$f..refs/heads/$b")
+	merges=$(git -C "$KTREE" rev-list --merges --count "refs/heads/$f..refs/heads/$b")
 	[ "$merges" = 0 ] || die "$b has merge commits: the series must be linear"
 done
-if [ -n "$(git -C "$KERNEL" status --porcelain --untracked-files=no)" ]; then
-	msg "warning: $KERNEL has uncommitted changes; only commits are exported"
+if [ -n "$(git -C "$KTREE" status --porcelain --untracked-files=no)" ]; then
+	msg "warning: $KTREE has uncommitted changes; only commits are exported"
 fi
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -32,7 +32,7 @@ changed=0 total=0
 for s in "${SERIES_ALL[@]}"; do
 	dir=$PATCHDIR/$s
 	cover=$dir/0000-cover-letter.patch
-	format_series "$KERNEL" "$s" "$tmp/$s" "$cover"
+	format_series "$KTREE" "$s" "$tmp/$s" "$cover"
 	mkdir -p "$dir"
 	for f in "$tmp/$s"/*.patch; do
 		dst=$dir/$(basename "$f")
@@ -65,18 +65,18 @@ while read -r f; do
 		esac
 		continue
 	fi
-	if git -C "$KERNEL" cat-file -e "refs/heads/$BRANCH:$f" 2>/dev/null; then
+	if git -C "$KTREE" cat-file -e "refs/heads/$BRANCH:$f" 2>/dev/null; then
 		keep[$f]=1
 		mkdir -p "$TOP/$(dirname "$f")"
-		git -C "$KERNEL" show "refs/heads/$BRANCH:$f" > "$tmp/copy"
+		git -C "$KTREE" show "refs/heads/$BRANCH:$f" > "$tmp/copy"
 		if ! cmp -s "$tmp/copy" "$TOP/$f"; then
 			cp "$tmp/copy" "$TOP/$f"; copies=$((copies + 1))
 		fi
 		# keep the executable bit of scripts
-		mode=$(git -C "$KERNEL" ls-tree "refs/heads/$BRANCH" -- "$f" | awk '{ print $1 }')
+		mode=$(git -C "$KTREE" ls-tree "refs/heads/$BRANCH" -- "$f" | awk '{ print $1 }')
 		if [ "$mode" = 100755 ]; then chmod +x "$TOP/$f"; else chmod -x "$TOP/$f"; fi
 	fi
-done < <(touched_files "$KERNEL" "$base" "refs/heads/$BRANCH")
+done < <(touched_files "$KTREE" "$base" "refs/heads/$BRANCH")
 for d in "${COPY_DIRS[@]}"; do
 	[ -d "$TOP/$d" ] || continue
 	while read -r f; do

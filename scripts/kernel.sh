@@ -2,11 +2,11 @@
 # make kernel: build the x86_64 VM kernel (configs/vm.config plus the
 # series' KUnit configuration) and hmm-tests from a kernel tree.
 #   kernel.sh [SRC [O [TESTS_OUT [FRAGMENT...]]]]
-# Defaults: the working tree $KERNEL, $WORK/build/x86, $WORK/build/x86-tests.
+# Defaults: the working tree $KTREE, $WORK/build/x86, $WORK/build/x86-tests.
 # Extra fragments (for example configs/debug.config) are appended.
 . "$(dirname "$0")/common.sh"
 
-src=${1:-$KERNEL}; o=${2:-$BUILD/x86}; tests=${3:-$o-tests}
+src=${1:-$KTREE}; o=${2:-$BUILD/x86}; tests=${3:-$o-tests}
 shift $(( $# < 3 ? $# : 3 ))
 [ -d "$src" ] || die "no kernel tree at $src: run 'make base' first"
 mapfile -t frags < <(vm_fragments "$src")

@@ -14,7 +14,7 @@
 . "$(dirname "$0")/common.sh"
 
 [ $# -ge 1 ] || die "usage: kunit.sh um|x86|um-build [SRC [DIR [MODE [FILTER]]]]"
-what=$1 src=${2:-$KERNEL} dir=${3:-} mode=${4:-worktree} filter=${5:-}
+what=$1 src=${2:-$KTREE} dir=${3:-} mode=${4:-worktree} filter=${5:-}
 src=$(cd "$src" && pwd)
 case "$what" in
 x86) dir=${dir:-$BUILD/x86} ;;

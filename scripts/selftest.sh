@@ -7,7 +7,7 @@
 . "$(dirname "$0")/common.sh"
 
 test=${1:-}
-"$TOP/scripts/kernel.sh" "$KERNEL" "$BUILD/x86" "$BUILD/x86-tests"
+"$TOP/scripts/kernel.sh" "$KTREE" "$BUILD/x86" "$BUILD/x86-tests"
 args=()
 if [ -n "$test" ]; then
 	case "$test" in *.*.*) args=(-r "$test") ;; *) args=(-t "$test") ;; esac

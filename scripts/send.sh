@@ -25,8 +25,8 @@
 PLACEHOLDER='HMM Walk <hmmwalk@example.org>'
 
 out=$(realpath -m "${1:-$WORK/send}")
-name=$(git -C "$KERNEL" config user.name || true)
-email=$(git -C "$KERNEL" config user.email || true)
+name=$(git -C "$KTREE" config user.name || true)
+email=$(git -C "$KTREE" config user.email || true)
 [ -n "$name" ] && [ -n "$email" ] ||
 	die "the emails are yours: set git config user.name and user.email (for example git config --global user.name 'Your Name'), then run make send again"
 [ "$name <$email>" != "$PLACEHOLDER" ] ||
@@ -90,10 +90,7 @@ summary=()
 
 for s in "${names[@]}"; do
 	wt=$WORK/send-$s
-	git -C "$KERNEL" worktree remove --force "$wt" 2>/dev/null || rm -rf "$wt"
-	git -C "$KERNEL" worktree prune
-	git -C "$KERNEL" branch -D "b4-send-$s" >/dev/null 2>&1 || true
-	git -C "$KERNEL" worktree add -q -b "b4-send-$s" "$wt" "$base"
+	fresh_worktree "$wt" "$base" "b4-send-$s"
 	# The series this one goes on (the fixes, for the feature) as the
 	# committed patches have it: only the series' own commits are mailed.
 	for p in "${SERIES_ALL[@]}"; do
@@ -150,7 +147,7 @@ for s in "${names[@]}"; do
 	# letter) names the 7.3 base and the patch-id of every fix instead, the
 	# trailers b4 writes for a series with dependencies.
 	want=$(sed -n '/^base-commit: /,$p' "$PATCHDIR/$s/0000-cover-letter.patch" | grep -E '^(base-commit|prerequisite-patch-id): ')
-	[ "$(echo "$want" | head -1)" = "base-commit: $(git -C "$KERNEL" rev-parse "$base")" ] ||
+	[ "$(echo "$want" | head -1)" = "base-commit: $(git -C "$KTREE" rev-parse "$base")" ] ||
 		die "patches/$s/0000-cover-letter.patch does not name the base $base: run make export"
 	python3 - "${mails[0]}" "$want" <<'PY' || die "cannot set the base-commit trailers of ${mails[0]}"
 import sys
@@ -183,9 +180,7 @@ done
 # order; a series not written in this run (SERIES=feature) goes on as
 # patches/ has it.  The feature's prerequisite-patch-id lines must be the
 # patch-ids of the fixes as applied.
-git -C "$KERNEL" worktree remove --force "$rt" 2>/dev/null || rm -rf "$rt"
-git -C "$KERNEL" worktree prune
-git -C "$KERNEL" worktree add -q --detach "$rt" "$base"
+fresh_worktree "$rt" "$base"
 rtmsg=()
 for s in "${SERIES_ALL[@]}"; do
 	from=$(git -C "$rt" rev-parse HEAD)
@@ -226,6 +221,6 @@ if [ -n "${tips[feature]:-}" ]; then
 		[ -z "$missing" ] || die "get_maintainer.pl misses for $f: $missing"
 	done
 fi
-git -C "$KERNEL" worktree remove --force "$rt"
+git -C "$KTREE" worktree remove --force "$rt"
 printf '%s\n' "${summary[@]}"
 echo "nothing sent; round trip (${rtmsg[*]}): applied with git am in order on the base, the emails give each series' tree ($n commits on the base)"

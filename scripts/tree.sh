@@ -8,9 +8,9 @@
 . "$(dirname "$0")/common.sh"
 
 base=$(base_rev)
-cd "$KERNEL"
+cd "$KTREE"
 [ -z "$(git status --porcelain --untracked-files=no)" ] ||
-	die "$KERNEL has uncommitted changes; commit them (then 'make export') or stash them"
+	die "$KTREE has uncommitted changes; commit them (then 'make export') or stash them"
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 # Does branch $1 hold series $2 of patches/ on top of the ref it starts
@@ -26,7 +26,7 @@ holds() {
 	[ "${#pp[@]}" -eq "$n" ] || return 1
 	[ "$n" -gt 0 ] || return 0
 	rm -rf "$tmp/$series"
-	format_series "$KERNEL" "$series" "$tmp/$series"
+	format_series "$KTREE" "$series" "$tmp/$series"
 	for p in "${pp[@]}"; do
 		same_patch "$p" "$tmp/$series/$(basename "$p")" || return 1
 	done
@@ -62,7 +62,7 @@ for s in "${SERIES_ALL[@]}"; do
 		msg "tree: patches/$s/ holds no patch; $b is $(series_from "$s")"
 		continue
 	fi
-	apply_series "$KERNEL" "${pp[@]}"
+	apply_series "$KTREE" "${pp[@]}"
 	msg "tree: $b = $(series_from "$s") + ${#pp[@]} patches of patches/$s/ ($(git log -1 --format='%h %s'))"
 done
 [ "$(git symbolic-ref -q --short HEAD)" = "$BRANCH" ] || git checkout -q "$BRANCH"

@@ -10,16 +10,7 @@ base=$(base_rev)
 mapfile -t patches < <(series_patches)
 [ ${#patches[@]} -gt 0 ] || die "patches/ holds no series: nothing to verify"
 
-# A fresh detached worktree at the base.
-if [ -e "$wt/.git" ]; then
-	git -C "$wt" am --abort >/dev/null 2>&1 || true
-	git -C "$wt" checkout -q -f --detach "$base"
-	git -C "$wt" clean -q -fdx
-else
-	rm -rf "$wt"
-	git -C "$KERNEL" worktree prune
-	git -C "$KERNEL" worktree add -q --detach "$wt" "$base" >&2
-fi
+fresh_worktree "$wt" "$base"
 apply_series "$wt" "${patches[@]}"
 msg "applied ${#patches[@]} patches on the base in $wt"
 
