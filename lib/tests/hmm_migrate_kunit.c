@@ -987,6 +987,46 @@ static void hmm_migrate_test_pmd_holes(struct kunit *test)
 	hmm_kunit_restore(test, &m, nr);
 }
 
+/*
+ * A never-touched range with no page table below its PUD entry: the walk
+ * reports one hole for both PMDs, and each PMD gets its compound entry (and
+ * counts), as when the PMD table exists.
+ */
+static void hmm_migrate_test_pmd_hole_span(struct kunit *test)
+{
+	const unsigned long nr = 2 * HMM_KUNIT_PMD_NR;
+	struct mm_struct *mm = current->mm;
+	struct hmm_kunit_migrate m;
+	unsigned long addr, i;
+
+	hmm_kunit_need_thp(test);
+	/*
+	 * Reserve a PUD-aligned range inaccessible (committing no memory), and
+	 * map two PMDs at its start: nothing populates the rest of the range.
+	 */
+	addr = kunit_vm_mmap(test, NULL, 0, 2 * PUD_SIZE - PAGE_SIZE, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, 0);
+	hmm_kunit_check_addr(test, addr);
+	addr = ALIGN(addr, PUD_SIZE);
+	hmm_kunit_check_addr(test, kunit_vm_mmap(test, NULL, addr, 2 * PMD_SIZE,
+						 PROT_READ | PROT_WRITE,
+						 MAP_PRIVATE | MAP_ANONYMOUS |
+						 MAP_FIXED, 0));
+	mmap_read_lock(mm);
+	KUNIT_ASSERT_NULL(test, hmm_kunit_pmdp(mm, addr));
+	mmap_read_unlock(mm);
+
+	hmm_kunit_migrate_init(test, &m, addr, nr, 0,
+			       MIGRATE_VMA_SELECT_SYSTEM |
+			       MIGRATE_VMA_SELECT_COMPOUND);
+	hmm_kunit_collect(test, &m, false, 0, 2);
+	for (i = 0; i < nr; i++)
+		hmm_kunit_expect_hole(test, &m, i, i % HMM_KUNIT_PMD_NR ? 0 :
+				      MIGRATE_PFN_MIGRATE |
+				      MIGRATE_PFN_COMPOUND);
+	hmm_kunit_restore(test, &m, nr);
+}
+
 /* Map a PMD-aligned THP holding data; return its address. */
 static unsigned long hmm_kunit_thp(struct kunit *test, unsigned long *head)
 {
@@ -1142,6 +1182,7 @@ HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_no_useless_fault)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_prot_none)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_unaligned)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_pmd_holes)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_pmd_hole_span)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_whole)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_split)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_pte_mapped)
@@ -1169,6 +1210,7 @@ static struct kunit_case hmm_migrate_test_cases[] = {
 	KUNIT_CASE(hmm_migrate_test_prot_none),
 	KUNIT_CASE(hmm_migrate_test_unaligned),
 	KUNIT_CASE(hmm_migrate_test_pmd_holes),
+	KUNIT_CASE(hmm_migrate_test_pmd_hole_span),
 	KUNIT_CASE(hmm_migrate_test_thp_whole),
 	KUNIT_CASE_PARAM(hmm_migrate_test_thp_split,
 			 hmm_kunit_split_gen_params),
