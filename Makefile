@@ -50,9 +50,9 @@ check: base
 kunit: base
 	$(S)/kunit.sh um '' '' worktree '$(SUITE)'
 
-# The series' KUnit suites on x86_64 under QEMU/TCG, on the VM kernel.
+# The series' KUnit suites on x86_64 under QEMU (kunit.py run --arch=x86_64
+# with the series' *_x86_64.kunitconfig, a kernel of its own).
 kunit-x86: base
-	$(S)/kernel.sh
 	$(S)/kunit.sh x86 '' '' worktree '$(SUITE)'
 
 # One hmm-tests test by name (TEST=migrate, or TEST=hmm.hmm_device_private.migrate),
@@ -97,7 +97,7 @@ help:
 	@echo 'make check           every test step (README.md); logs in .work/check-logs'
 	@echo 'make base|tree       the base tree / branches hmm-fixes, hmm-migrate from patches/ (FORCE=1 to recreate)'
 	@echo 'make export|verify   branch -> patches/ and copies / fresh base + patches/ == copies'
-	@echo 'make kunit [SUITE=]  KUnit in UML;  make kunit-x86 [SUITE=]  on x86_64 under QEMU/TCG'
+	@echo 'make kunit [SUITE=]  KUnit in UML;  make kunit-x86 [SUITE=]  on x86_64 under QEMU (every case)'
 	@echo 'make selftest [TEST=name]   hmm-tests in the VM;  make debug [TEST=]  on a KASAN/lockdep kernel'
 	@echo 'make build-patch N=n patch n, counted over both series (the fixes first), built alone, W=1 + sparse'
 	@echo 'make expect          regenerate expect/ from a base-kernel run'

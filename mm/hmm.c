@@ -211,10 +211,10 @@ hmm_range_need_fault(const struct hmm_vma_walk *hmm_vma_walk,
 static inline bool hmm_migrating(struct hmm_vma_walk *hmm_vma_walk,
 				 unsigned long addr)
 {
-	return hmm_vma_walk->migrate && addr >= hmm_vma_walk->nocollect_end;
+	return IS_ENABLED(CONFIG_DEVICE_MIGRATION) && hmm_vma_walk->migrate &&
+	       addr >= hmm_vma_walk->nocollect_end;
 }
 
-#ifdef CONFIG_DEVICE_MIGRATION
 static unsigned long *migrate_vma_src(struct migrate_vma *migrate,
 				      unsigned long addr)
 {
@@ -231,40 +231,41 @@ static void migrate_vma_collect_skip(struct migrate_vma *migrate,
 }
 
 /*
- * migrate_vma_collect_hole() - collect empty page table entries
+ * migrate_vma_compound_range() - may [@start, @end) be collected whole PMDs
  *
- * Holes in anonymous VMAs (and the zero page, see the callers) can be
- * populated by migration: they are collected as MIGRATE_PFN_MIGRATE without
- * a pfn, or as one MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND entry for a
- * PMD-sized, PMD-aligned hole when the caller asked for compound pages.
+ * With MIGRATE_VMA_SELECT_COMPOUND, a range made of whole PMDs is collected as
+ * one compound entry per PMD (a THP, or a hole the destination fills with
+ * one), when the kernel can migrate THPs at all (thp_migration_supported(),
+ * which the callers check).  Anything else is collected page by page.
  */
-static void migrate_vma_collect_hole(struct migrate_vma *migrate,
-				     struct vm_area_struct *vma,
-				     unsigned long start, unsigned long end)
+static bool migrate_vma_compound_range(const struct migrate_vma *migrate,
+				       unsigned long start, unsigned long end)
+{
+	return (migrate->flags & MIGRATE_VMA_SELECT_COMPOUND) &&
+	       IS_ALIGNED(start, PMD_SIZE) && IS_ALIGNED(end, PMD_SIZE);
+}
+
+/*
+ * migrate_vma_fill_hole() - the src entries of a hole migration populates
+ *
+ * MIGRATE_PFN_MIGRATE without a pfn for each page, or with @compound one
+ * MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND entry at the start of each PMD
+ * (without a PMD table a hole can span several) and 0 for the rest of it.
+ * Each entry counts in @migrate->cpages.
+ */
+static void migrate_vma_fill_hole(struct migrate_vma *migrate,
+				  unsigned long start, unsigned long end,
+				  bool compound)
 {
 	unsigned long addr;
 
-	/* Only allow populating anonymous memory. */
-	if (!vma_is_anonymous(vma)) {
-		migrate_vma_collect_skip(migrate, start, end);
-		return;
-	}
-
-	if (thp_migration_supported() &&
-	    (migrate->flags & MIGRATE_VMA_SELECT_COMPOUND) &&
-	    IS_ALIGNED(start, HPAGE_PMD_SIZE) &&
-	    IS_ALIGNED(end, HPAGE_PMD_SIZE)) {
-		/*
-		 * One compound entry per PMD: without a PMD table the hole
-		 * can span several PMDs.  The remaining entries are
-		 * collected as holes, in case we need to split later.
-		 */
-		for (addr = start; addr < end; addr += HPAGE_PMD_SIZE) {
+	if (compound) {
+		for (addr = start; addr < end; addr += PMD_SIZE) {
 			*migrate_vma_src(migrate, addr) = MIGRATE_PFN_MIGRATE |
 							  MIGRATE_PFN_COMPOUND;
 			migrate->cpages++;
 			migrate_vma_collect_skip(migrate, addr + PAGE_SIZE,
-						 addr + HPAGE_PMD_SIZE);
+						 addr + PMD_SIZE);
 		}
 		return;
 	}
@@ -273,6 +274,25 @@ static void migrate_vma_collect_hole(struct migrate_vma *migrate,
 		*migrate_vma_src(migrate, addr) = MIGRATE_PFN_MIGRATE;
 		migrate->cpages++;
 	}
+}
+
+/*
+ * migrate_vma_collect_hole() - collect empty page table entries
+ *
+ * Holes in anonymous VMAs (and the zero page, see the callers) can be
+ * populated by migration: see migrate_vma_fill_hole().  Nothing can be
+ * migrated to a hole of any other VMA.
+ */
+static void migrate_vma_collect_hole(struct migrate_vma *migrate,
+				     struct vm_area_struct *vma,
+				     unsigned long start, unsigned long end)
+{
+	if (!vma_is_anonymous(vma)) {
+		migrate_vma_collect_skip(migrate, start, end);
+		return;
+	}
+	migrate_vma_fill_hole(migrate, start, end, thp_migration_supported() &&
+			      migrate_vma_compound_range(migrate, start, end));
 }
 
 /**
@@ -418,9 +438,7 @@ static int migrate_vma_collect_huge_pmd(struct migrate_vma *migrate,
 	}
 
 	if (thp_migration_supported() &&
-	    (migrate->flags & MIGRATE_VMA_SELECT_COMPOUND) &&
-	    IS_ALIGNED(start, HPAGE_PMD_SIZE) &&
-	    IS_ALIGNED(end, HPAGE_PMD_SIZE)) {
+	    migrate_vma_compound_range(migrate, start, end)) {
 		struct page_vma_mapped_walk pvmw = {
 			.ptl = ptl,
 			.address = start,
@@ -777,6 +795,40 @@ static int hmm_vma_collect_pte(struct mm_walk *walk, unsigned long addr,
 	return 0;
 }
 
+/*
+ * hmm_pmd_report_collected() - report what was collected for a PMD
+ * @range: the hmm range
+ * @addr: start of the part of the range the PMD covers
+ * @end: end of that part
+ * @hmm_pfns: the output entries of [@addr, @end), which hold what the
+ *	lockless read of the PMD saw
+ * @mpfn: the src entry the collection stored for @addr
+ *
+ * The output follows the collection, not that read: a folio collected whole
+ * is reported as PMD order pages from its head, a hole (or the huge zero
+ * page) as HMM_PFN_MIGRATE alone for every page; what was not collected is
+ * left as it was read.
+ */
+static void hmm_pmd_report_collected(struct hmm_range *range,
+				     unsigned long addr, unsigned long end,
+				     unsigned long *hmm_pfns,
+				     unsigned long mpfn)
+{
+	unsigned long i, npages = (end - addr) >> PAGE_SHIFT;
+	const unsigned long order =
+		(unsigned long)(PMD_SHIFT - PAGE_SHIFT) << HMM_PFN_ORDER_SHIFT;
+
+	if (!(mpfn & MIGRATE_PFN_MIGRATE))
+		return;
+	if (!(mpfn & MIGRATE_PFN_VALID)) {
+		hmm_pfns_fill(addr, end, range, HMM_PFN_MIGRATE);
+		return;
+	}
+	for (i = 0; i < npages; i++)
+		hmm_pfns[i] = hmm_pfn_from_mpfn(hmm_pfns[i], mpfn +
+						(i << MIGRATE_PFN_SHIFT)) | order;
+}
+
 static bool hmm_pmd_is_hole(struct mm_walk *walk, unsigned long addr,
 			    pmd_t pmd)
 {
@@ -798,8 +850,6 @@ static int hmm_vma_collect_pmd(struct mm_walk *walk, pmd_t *pmdp,
 {
 	struct hmm_vma_walk *hmm_vma_walk = walk->private;
 	struct migrate_vma *migrate = hmm_vma_walk->migrate;
-	unsigned long i, npages = (end - addr) >> PAGE_SHIFT;
-	unsigned long mpfn, order;
 	pmd_t pmd;
 	int ret;
 
@@ -817,21 +867,8 @@ static int hmm_vma_collect_pmd(struct mm_walk *walk, pmd_t *pmdp,
 					   end);
 	if (ret)
 		return ret;
-
-	/*
-	 * Report what was collected, not what the lockless read of the pmd
-	 * saw: a folio collected whole is PMD_ORDER pages from its head.
-	 */
-	mpfn = migrate->src[(addr - migrate->start) >> PAGE_SHIFT];
-	if (!(mpfn & MIGRATE_PFN_MIGRATE))
-		return 0;
-	if (!(mpfn & MIGRATE_PFN_VALID))
-		return hmm_pfns_fill(addr, end, hmm_vma_walk->range,
-				     HMM_PFN_MIGRATE);
-	order = (unsigned long)(PMD_SHIFT - PAGE_SHIFT) << HMM_PFN_ORDER_SHIFT;
-	for (i = 0; i < npages; i++)
-		hmm_pfns[i] = hmm_pfn_from_mpfn(hmm_pfns[i], mpfn +
-						(i << MIGRATE_PFN_SHIFT)) | order;
+	hmm_pmd_report_collected(hmm_vma_walk->range, addr, end, hmm_pfns,
+				 *migrate_vma_src(migrate, addr));
 	return 0;
 }
 
@@ -857,6 +894,8 @@ static int hmm_migrate_start(struct hmm_vma_walk *hmm_vma_walk,
 	struct migrate_vma *migrate = range->migrate;
 	int ret;
 
+	if (!IS_ENABLED(CONFIG_DEVICE_MIGRATION))
+		return -EOPNOTSUPP;
 	if (!migrate || !migrate->vma)
 		return -EINVAL;
 	*mm = migrate->vma->vm_mm;
@@ -875,6 +914,32 @@ static int hmm_migrate_start(struct hmm_vma_walk *hmm_vma_walk,
 	hmm_vma_walk->nofault = !(migrate->flags & MIGRATE_VMA_SELECT_SYSTEM) ||
 				!(migrate->vma->vm_flags & VM_READ);
 	return 0;
+}
+
+/*
+ * hmm_migrate_sync_pfns() - drop HMM_PFN_MIGRATE where src has no page
+ * @hmm_pfns: hmm_range_fault()'s output
+ * @src: the migration's src array
+ * @npages: the number of entries of both
+ *
+ * migrate_vma_collect_finish() puts back what it cannot migrate (a pinned
+ * page, or everything after an error) and clears its src entries: the output
+ * must not report those as collected.  The entries a compound src entry
+ * stands for keep HMM_PFN_MIGRATE with it.
+ */
+static void hmm_migrate_sync_pfns(unsigned long *hmm_pfns,
+				  const unsigned long *src,
+				  unsigned long npages)
+{
+	unsigned long i, nr;
+
+	for (i = 0; i < npages; i += nr) {
+		nr = 1;
+		if (!(src[i] & MIGRATE_PFN_MIGRATE))
+			hmm_pfns[i] &= ~HMM_PFN_MIGRATE;
+		else if (src[i] & MIGRATE_PFN_COMPOUND)
+			nr = min(npages - i, 1UL << (PMD_SHIFT - PAGE_SHIFT));
+	}
 }
 
 /*
@@ -916,8 +981,11 @@ static int hmm_migrate_open(struct hmm_vma_walk *hmm_vma_walk,
 static void hmm_migrate_abort(struct hmm_vma_walk *hmm_vma_walk,
 			      struct mmu_notifier_range *nrange)
 {
-	migrate_vma_collect_finish(hmm_vma_walk->migrate, nrange,
-				   hmm_vma_walk->range->hmm_pfns, -EAGAIN);
+	struct migrate_vma *migrate = hmm_vma_walk->migrate;
+
+	migrate_vma_collect_finish(migrate, nrange, -EAGAIN);
+	hmm_migrate_sync_pfns(hmm_vma_walk->range->hmm_pfns, migrate->src,
+			      (migrate->end - migrate->start) >> PAGE_SHIFT);
 	hmm_vma_walk->collecting = false;
 	hmm_vma_walk->fault_first = true;
 }
@@ -937,74 +1005,13 @@ static void hmm_migrate_restart(struct hmm_vma_walk *hmm_vma_walk)
 static void hmm_migrate_finish(struct hmm_vma_walk *hmm_vma_walk,
 			       struct mmu_notifier_range *nrange, int err)
 {
-	migrate_vma_collect_finish(hmm_vma_walk->migrate,
-				   hmm_vma_walk->collecting ? nrange : NULL,
-				   hmm_vma_walk->range->hmm_pfns, err);
-}
-#else /* CONFIG_DEVICE_MIGRATION */
-static bool hmm_vma_collect_hole(struct mm_walk *walk, unsigned long addr,
-				 unsigned long end)
-{
-	return false;
-}
+	struct migrate_vma *migrate = hmm_vma_walk->migrate;
 
-static bool hmm_pmd_is_hole(struct mm_walk *walk, unsigned long addr,
-			    pmd_t pmd)
-{
-	return false;
+	migrate_vma_collect_finish(migrate, hmm_vma_walk->collecting ? nrange :
+				   NULL, err);
+	hmm_migrate_sync_pfns(hmm_vma_walk->range->hmm_pfns, migrate->src,
+			      (migrate->end - migrate->start) >> PAGE_SHIFT);
 }
-
-static int hmm_vma_collect_pmd(struct mm_walk *walk, pmd_t *pmdp,
-			       unsigned long addr, unsigned long end,
-			       unsigned long *hmm_pfns)
-{
-	return 0;
-}
-
-static bool hmm_pte_is_hole(struct mm_walk *walk, unsigned long addr,
-			    pte_t pte)
-{
-	return false;
-}
-
-static int hmm_vma_collect_pte(struct mm_walk *walk, unsigned long addr,
-			       pte_t *ptep, struct page *page,
-			       unsigned long *hmm_pfn)
-{
-	return 0;
-}
-
-static void hmm_vma_split_folio(struct hmm_vma_walk *hmm_vma_walk,
-				unsigned long end)
-{
-}
-
-static int hmm_migrate_start(struct hmm_vma_walk *hmm_vma_walk,
-			     struct mm_struct **mm)
-{
-	return -EOPNOTSUPP;
-}
-
-static int hmm_migrate_open(struct hmm_vma_walk *hmm_vma_walk,
-			    struct mmu_notifier_range *nrange)
-{
-	return -EOPNOTSUPP;
-}
-
-static void hmm_migrate_abort(struct hmm_vma_walk *hmm_vma_walk,
-			      struct mmu_notifier_range *nrange)
-{
-}
-
-static void hmm_migrate_restart(struct hmm_vma_walk *hmm_vma_walk)
-{
-}
-
-static void hmm_migrate_finish(struct hmm_vma_walk *hmm_vma_walk,
-			       struct mmu_notifier_range *nrange, int err)
-{
-}
-#endif /* CONFIG_DEVICE_MIGRATION */
 
 static int hmm_vma_walk_hole(unsigned long addr, unsigned long end,
 			     __always_unused int depth, struct mm_walk *walk)
@@ -1094,10 +1101,8 @@ static inline unsigned long pte_to_hmm_pfn_flags(struct hmm_range *range,
  */
 static void *hmm_dev_private_owner(const struct hmm_vma_walk *hmm_vma_walk)
 {
-#ifdef CONFIG_DEVICE_MIGRATION
 	if (hmm_vma_walk->migrate)
 		return hmm_vma_walk->migrate->pgmap_owner;
-#endif
 	return hmm_vma_walk->range->dev_private_owner;
 }
 
@@ -2117,3 +2122,5 @@ bool hmm_dma_unmap_pfn(struct device *dev, struct hmm_dma_map *map, size_t idx)
 	return true;
 }
 EXPORT_SYMBOL_GPL(hmm_dma_unmap_pfn);
+
+#include "tests/hmm-kunit.h"

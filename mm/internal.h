@@ -1276,18 +1276,30 @@ int numa_migrate_check(struct folio *folio, struct vm_fault *vmf,
 void free_zone_device_folio(struct folio *folio);
 int migrate_device_coherent_folio(struct folio *folio);
 
-#ifdef CONFIG_DEVICE_MIGRATION
 /*
  * mm/migrate_device.c: start and finish collecting pages for migration in the
  * page table walk of hmm_range_fault() with HMM_PFN_REQ_MIGRATE.
  */
 struct migrate_vma;
 struct mmu_notifier_range;
+#ifdef CONFIG_DEVICE_MIGRATION
 int migrate_vma_collect_start(struct migrate_vma *migrate, unsigned long start,
 			      unsigned long end);
 void migrate_vma_collect_finish(struct migrate_vma *migrate,
-				struct mmu_notifier_range *nrange,
-				unsigned long *hmm_pfns, int err);
+				struct mmu_notifier_range *nrange, int err);
+#else /* CONFIG_DEVICE_MIGRATION */
+static inline int migrate_vma_collect_start(struct migrate_vma *migrate,
+					    unsigned long start,
+					    unsigned long end)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void migrate_vma_collect_finish(struct migrate_vma *migrate,
+					      struct mmu_notifier_range *nrange,
+					      int err)
+{
+}
 #endif /* CONFIG_DEVICE_MIGRATION */
 
 /*

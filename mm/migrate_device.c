@@ -252,44 +252,27 @@ int migrate_vma_collect_start(struct migrate_vma *migrate, unsigned long start,
  * @migrate: the migration
  * @nrange: the MMU_NOTIFY_MIGRATE range hmm_range_fault() started, or NULL
  *	if it collected no page (holes at most)
- * @hmm_pfns: hmm_range_fault()'s output array
  * @err: 0 if the walk completed, or the error hmm_range_fault() returns
  *
  * Ends the notifier range.  On error every collected folio is restored,
- * unlocked and released, and no entry of @hmm_pfns keeps HMM_PFN_MIGRATE.
- * On success the collected folios are unmapped from every other mapping and
- * checked for pins, as migrate_vma_setup() does; those that cannot be
- * migrated are restored and lose HMM_PFN_MIGRATE in @hmm_pfns.
+ * unlocked and released, and src is cleared.  On success the collected
+ * folios are unmapped from every other mapping and checked for pins, as
+ * migrate_vma_setup() does; those that cannot be migrated are restored and
+ * lose MIGRATE_PFN_MIGRATE in src.
  */
 void migrate_vma_collect_finish(struct migrate_vma *migrate,
-				struct mmu_notifier_range *nrange,
-				unsigned long *hmm_pfns, int err)
+				struct mmu_notifier_range *nrange, int err)
 {
-	unsigned long i, nr, npages;
-
-	npages = (migrate->end - migrate->start) >> PAGE_SHIFT;
 	if (nrange)
 		mmu_notifier_invalidate_range_end(nrange);
 	if (err) {
 		migrate_vma_restore_collected(migrate);
-		for (i = 0; i < npages; i++)
-			hmm_pfns[i] &= ~HMM_PFN_MIGRATE;
 		return;
 	}
 
-	migrate->npages = npages;
+	migrate->npages = (migrate->end - migrate->start) >> PAGE_SHIFT;
 	if (migrate->cpages)
 		migrate_vma_unmap(migrate);
-
-	for (i = 0; i < npages; i += nr) {
-		nr = 1;
-		if (!(migrate->src[i] & MIGRATE_PFN_MIGRATE)) {
-			hmm_pfns[i] &= ~HMM_PFN_MIGRATE;
-			continue;
-		}
-		if (migrate->src[i] & MIGRATE_PFN_COMPOUND)
-			nr = min(npages - i, 1UL << (PMD_SHIFT - PAGE_SHIFT));
-	}
 }
 
 /**

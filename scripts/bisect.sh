@@ -41,7 +41,7 @@ cp "$TOP/configs/vm.config" "$st/frags/00-vm.config"
 i=10
 while read -r k; do
 	git -C "$wt" show "$tip:$k" > "$st/frags/$i-$(echo "$k" | tr / _)"; i=$((i + 1))
-done < <(git -C "$wt" diff --name-only --diff-filter=AM "$base" "$tip" -- '*kunitconfig')
+done < <(git -C "$wt" diff --name-only --diff-filter=AM "$base" "$tip" -- '*kunitconfig' ':!*_x86_64.kunitconfig')
 for k in ${KUNITCONFIG:-}; do cp "$k" "$st/frags/$i-extra.config"; i=$((i + 1)); done
 frags=("$st"/frags/*)
 

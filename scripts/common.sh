@@ -176,19 +176,25 @@ sparse_bin() {
 # The series' KUnit configuration files in tree $1 ($2: "commit" compares
 # the base with HEAD; anything else with the working tree).
 series_kunitconfigs() {
-	local tree=$1 mode=${2:-worktree} f
+	# A kunitconfig named *_<arch>.kunitconfig is for kunit.py run
+	# --arch=<arch> only (today: *_x86_64.kunitconfig, which runs every
+	# case); ARCH (third argument) empty gives the others, for UML and the
+	# VM kernel, ARCH=x86_64 gives those.
+	local tree=$1 mode=${2:-worktree} arch=${3:-} f spec
 	if [ -n "${KUNITCONFIG:-}" ]; then
 		for f in $KUNITCONFIG; do
 			case "$f" in /*) echo "$f" ;; *) echo "$tree/$f" ;; esac
 		done
 		return
 	fi
+	if [ -n "$arch" ]; then spec=("*_$arch.kunitconfig")
+	else spec=('*kunitconfig' ':!*_x86_64.kunitconfig'); fi
 	{
 		if [ "$mode" = commit ]; then
-			git -C "$tree" diff --name-only --diff-filter=AM "$BASE_BRANCH" HEAD -- '*kunitconfig'
+			git -C "$tree" diff --name-only --diff-filter=AM "$BASE_BRANCH" HEAD -- "${spec[@]}"
 		else
-			git -C "$tree" diff --name-only --diff-filter=AM "$BASE_BRANCH" -- '*kunitconfig'
-			git -C "$tree" ls-files --others --exclude-standard -- '*kunitconfig'
+			git -C "$tree" diff --name-only --diff-filter=AM "$BASE_BRANCH" -- "${spec[@]}"
+			git -C "$tree" ls-files --others --exclude-standard -- "${spec[@]}"
 		fi
 	} | sort -u | sed "s|^|$tree/|"
 }

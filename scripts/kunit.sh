@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Run the series' KUnit suites with tools/testing/kunit/kunit.py.
 #   kunit.sh um  [SRC [BUILD_DIR [MODE [FILTER]]]]  UML: configure, build, run
-#   kunit.sh x86 [SRC [O [MODE [FILTER]]]]          x86_64 under QEMU/TCG, on the
-#                                                   VM kernel already built in O
+#   kunit.sh x86 [SRC [BUILD_DIR [MODE [FILTER]]]]  x86_64 under QEMU: configure,
+#                                                   build, run
 #   kunit.sh um-build [SRC [BUILD_DIR [MODE]]]      UML: configure and build only
-# Defaults: the working tree, $WORK/build/um or $WORK/build/x86.
+# Defaults: the working tree, $WORK/build/um or $WORK/build/kunit-x86_64.
 # The suites come from the series' .kunitconfig files (MODE "commit": those
-# the commits add; otherwise the working tree's; KUNITCONFIG= overrides).
+# the commits add; otherwise the working tree's; KUNITCONFIG= overrides):
+# for UML the generic ones, for x86_64 the *_x86_64.kunitconfig ones, which
+# run every case.  Each is the command the kunitconfig tells users to run,
+#   tools/testing/kunit/kunit.py run [--arch=x86_64] --kunitconfig=FILE
+# with a build directory, jobs and ccache added, and on x86_64 without KVM
+# (VM_ACCEL=tcg, or auto when the probe of scripts/vm.sh --accel on
+# KUNIT_PROBE_IMAGE, a bzImage, does not give kvm)
+# --qemu_config=configs/kunit-x86_64-tcg.py, the same QEMU without -accel kvm.
 # Exit 77 when there is none.  Results are read from kunit.py --json
 # (DIR/kunit.json) by scripts/kunitjson.py: with KUNIT_NO_SKIP=1 every case
 # must pass; with KUNIT_EXPECT=FILE each case must give what FILE says
@@ -17,11 +24,11 @@
 what=$1 src=${2:-$KTREE} dir=${3:-} mode=${4:-worktree} filter=${5:-}
 src=$(cd "$src" && pwd)
 case "$what" in
-x86) dir=${dir:-$BUILD/x86} ;;
-*) dir=${dir:-$BUILD/um} ;;
+x86) dir=${dir:-$BUILD/kunit-x86_64} arch=x86_64 ;;
+*) dir=${dir:-$BUILD/um} arch= ;;
 esac
 mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
-mapfile -t kcs < <(series_kunitconfigs "$src" "$mode")
+mapfile -t kcs < <(series_kunitconfigs "$src" "$mode" "$arch")
 if [ ${#kcs[@]} -eq 0 ]; then
 	echo "no series KUnit suite: the series adds no .kunitconfig (set KUNITCONFIG= to pick one)"
 	exit 77
@@ -47,15 +54,19 @@ um-build)
 		--make_options="CC=$cc" --make_options="HOSTCC=$cc" 2>&1 | tee "$out"
 	exit "${PIPESTATUS[0]}" ;;
 x86)
-	[ -f "$dir/arch/x86/boot/bzImage" ] || { echo "no kernel in $dir: build it first"; exit 1; }
-	# The VM kernel has the suites built in (configs/vm.config plus the
-	# series' .kunitconfig): check that before running.
-	for k in "${kcs[@]}"; do
-		miss=$(kconfig_missing "$dir" "$k")
-		[ -z "$miss" ] || { echo "$dir/.config lacks $miss from $k: rebuild it"; exit 1; }
-	done
-	kunit exec --build_dir="$dir" --qemu_config="$TOP/configs/kunit-x86_64-tcg.py" \
-		"${kargs[@]}" --timeout=900 --json="$json" ${filter:+"$filter"} 2>&1 | tee "$out"
+	qemu=(--arch=x86_64) accel=${VM_ACCEL:-auto}
+	if [ "$accel" = auto ]; then
+		accel=tcg
+		if [ -n "${KUNIT_PROBE_IMAGE:-}" ] && [ -f "$KUNIT_PROBE_IMAGE" ]; then
+			accel=$("$TOP/scripts/vm.sh" --accel "$KUNIT_PROBE_IMAGE" 2>/dev/null || echo tcg)
+		fi
+	fi
+	# scripts/bin has the qemu-system-x86_64-tcg wrapper the TCG config names
+	[ "$accel" = kvm ] || { qemu+=(--qemu_config="$TOP/configs/kunit-x86_64-tcg.py"); export PATH="$TOP/scripts/bin:$PATH"; }
+	echo "kunit.py run ${qemu[*]} ${kargs[*]} (QEMU accelerator: $accel)"
+	kunit run "${qemu[@]}" --build_dir="$dir" "${kargs[@]}" --jobs="$JOBS" \
+		--make_options="CC=$cc" --make_options="HOSTCC=$cc" --timeout=900 \
+		--json="$json" ${filter:+"$filter"} 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]} ;;
 *) die "unknown: $what" ;;
 esac
@@ -70,7 +81,7 @@ if [ -n "${KUNIT_NO_SKIP:-}" ]; then
 		grep -E '\[SKIPPED\]' "$out" | head -20
 		rc=1; }
 elif [ -n "${KUNIT_EXPECT:-}" ]; then
-	python3 "$TOP/scripts/kunitjson.py" check "$json" "$KUNIT_EXPECT" || {
+	python3 "$TOP/scripts/kunitjson.py" check "$json" "$KUNIT_EXPECT" "$out" || {
 		echo "the results differ from $KUNIT_EXPECT (see the lines above)"; rc=1; }
 fi
 exit "$rc"

@@ -2,18 +2,23 @@
 """KUnit results as kunit.py --json writes them, for the checks.
 
   kunitjson.py show FILE           one line per case: SUITE.CASE[.PARAM] STATUS
-  kunitjson.py check FILE EXPECT   compare with EXPECT, lines "SUITE.CASE STATUS"
-                                   (PASS or SKIP; '#' starts a comment, which
-                                   says why a case skips); fails when a case
-                                   is not reported, fails, crashes, or has
-                                   another status than expected, or a case
-                                   runs that EXPECT does not list
+  kunitjson.py check FILE EXPECT [OUTPUT]
+                                   compare with EXPECT, lines "SUITE.CASE
+                                   STATUS [REASON]" (PASS or SKIP; '#' starts
+                                   a comment); fails when a case is not
+                                   reported, fails, crashes, or has another
+                                   status than expected, or a case runs that
+                                   EXPECT does not list; with OUTPUT (what
+                                   kunit.py printed), a SKIP line's REASON
+                                   must be in the reason the case gave
+                                   ("[SKIPPED] CASE (reason)")
   kunitjson.py check FILE all-pass every case must pass: none may skip
 
 A parameterised case passes when all of its parameters pass, and skips when
 all of them skip.
 """
 import json
+import re
 import sys
 
 
@@ -48,26 +53,43 @@ def expectations(path):
             line = line.split('#', 1)[0].split()
             if not line:
                 continue
-            if len(line) != 2 or line[1] not in ('PASS', 'SKIP'):
-                sys.exit(f'{path}:{n}: expected "SUITE.CASE PASS|SKIP"')
-            exp[line[0]] = line[1]
+            if (len(line) < 2 or line[1] not in ('PASS', 'SKIP') or
+                    (line[1] == 'PASS' and len(line) > 2)):
+                sys.exit(f'{path}:{n}: expected "SUITE.CASE PASS|SKIP [REASON]"')
+            exp[line[0]] = (line[1], ' '.join(line[2:]))
     return exp
 
 
-def check(got, exp):
-    """The problems, one line each; empty when got meets exp."""
+def skip_reasons(path):
+    """{case name: reason} from kunit.py's output, '[SKIPPED] CASE (reason)'."""
+    reasons = {}
+    with open(path, errors='replace') as f:
+        for line in f:
+            m = re.search(r'\[SKIPPED\] (\S+) \((.*)\)\s*$', line)
+            if m:
+                reasons[m.group(1)] = m.group(2)
+    return reasons
+
+
+def check(got, exp, reasons=None):
+    """The problems, one line each; empty when got meets exp (and the skip
+    reasons, when given, name what exp asks for)."""
     bad = []
     if exp is None:
         for name, st in sorted(got.items()):
             if st != 'PASS':
                 bad.append(f'{name}: {st}, every case must pass here')
         return bad
-    for name, want in sorted(exp.items()):
+    for name, (want, why) in sorted(exp.items()):
         st = got.get(name)
         if st is None:
             bad.append(f'{name}: not reported (expected {want})')
         elif st != want:
             bad.append(f'{name}: {st}, expected {want}')
+        elif why and reasons is not None:
+            gave = reasons.get(name.rsplit('.', 1)[-1])
+            if gave is None or why not in gave:
+                bad.append(f'{name}: skips saying "{gave}", expected "{why}"')
     for name in sorted(set(got) - set(exp)):
         bad.append(f'{name}: {got[name]}, not in the expectations')
     return bad
@@ -78,13 +100,13 @@ def main(argv):
         for name, st in sorted(load(argv[2]).items()):
             print(name, st)
         return 0
-    if len(argv) == 4 and argv[1] == 'check':
+    if len(argv) in (4, 5) and argv[1] == 'check':
         got = load(argv[2])
         if not got:
             print(f'{argv[2]}: no KUnit case reported')
             return 1
         exp = None if argv[3] == 'all-pass' else expectations(argv[3])
-        bad = check(got, exp)
+        bad = check(got, exp, skip_reasons(argv[4]) if len(argv) == 5 else None)
         for b in bad:
             print('  ' + b)
         n = {s: sum(1 for v in got.values() if v == s) for s in set(got.values())}

@@ -125,8 +125,6 @@ static inline int migrate_misplaced_folio(struct folio *folio, int node)
 }
 #endif /* CONFIG_NUMA_BALANCING */
 
-#ifdef CONFIG_MIGRATION
-
 /*
  * Watch out for PAE architecture, which has an unsigned long, and might not
  * have enough bits to store all physical address and flags. So far we have
@@ -197,6 +195,7 @@ struct migrate_vma {
 	struct page		*fault_page;
 };
 
+#ifdef CONFIG_MIGRATION
 int migrate_vma_setup(struct migrate_vma *args);
 void migrate_vma_pages(struct migrate_vma *migrate);
 void migrate_vma_finalize(struct migrate_vma *migrate);

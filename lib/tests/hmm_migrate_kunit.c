@@ -28,6 +28,9 @@
 
 #define HMM_KUNIT_NONE		ULONG_MAX	/* no page mapped */
 #define HMM_KUNIT_PMD_NR	(PMD_SIZE >> PAGE_SHIFT)
+/* What runs every case, for the skip messages */
+#define HMM_KUNIT_ALL	"run every case with: kunit.py run --arch=x86_64 " \
+			"--kunitconfig=lib/tests/hmm_migrate_x86_64.kunitconfig"
 
 static unsigned long hmm_kunit_val(unsigned long addr)
 {
@@ -319,9 +322,13 @@ struct hmm_kunit_migrate {
 	struct migrate_vma mig;
 	struct hmm_range range;
 	unsigned long *pfns;
-	/* What was mapped before, and the folio references, or -1 */
+	/*
+	 * What was mapped before, the folio references, or -1, and whether
+	 * the folio was large
+	 */
 	unsigned long *orig;
 	int *refs;
+	bool *large;
 };
 
 /* Record what @npages pages at @start map, and prepare to collect them. */
@@ -339,8 +346,9 @@ static void hmm_kunit_migrate_init(struct kunit *test,
 	m->pfns = kunit_kcalloc(test, npages, sizeof(long), GFP_KERNEL);
 	m->orig = kunit_kcalloc(test, npages, sizeof(long), GFP_KERNEL);
 	m->refs = kunit_kcalloc(test, npages, sizeof(int), GFP_KERNEL);
+	m->large = kunit_kcalloc(test, npages, sizeof(bool), GFP_KERNEL);
 	KUNIT_ASSERT_TRUE(test, m->mig.src && m->mig.dst && m->pfns &&
-			  m->orig && m->refs);
+			  m->orig && m->refs && m->large);
 	m->mig.start = start;
 	m->mig.end = start + npages * PAGE_SIZE;
 	m->mig.flags = select;
@@ -355,10 +363,12 @@ static void hmm_kunit_migrate_init(struct kunit *test,
 	mmap_read_lock(current->mm);
 	for (i = 0; i < npages; i++) {
 		m->orig[i] = hmm_kunit_pfn(current->mm, start + i * PAGE_SIZE);
-		/* Splitting a large folio changes its references */
-		m->refs[i] = hmm_kunit_own_pfn(m->orig[i]) &&
-			     !folio_test_large(pfn_folio(m->orig[i])) ?
-			     folio_ref_count(pfn_folio(m->orig[i])) : -1;
+		if (!hmm_kunit_own_pfn(m->orig[i])) {
+			m->refs[i] = -1;
+			continue;
+		}
+		m->refs[i] = folio_ref_count(pfn_folio(m->orig[i]));
+		m->large[i] = folio_test_large(pfn_folio(m->orig[i]));
 	}
 	mmap_read_unlock(current->mm);
 }
@@ -408,7 +418,13 @@ static void hmm_kunit_expect_restored(struct kunit *test,
 			continue;
 		folio = pfn_folio(m->orig[i]);
 		locked += folio_test_locked(folio);
-		refs += m->refs[i] >= 0 && folio_ref_count(folio) != m->refs[i];
+		if (m->refs[i] < 0)
+			continue;
+		/* A split folio's pages are held by their mappings alone */
+		if (m->large[i] && !folio_test_large(folio))
+			refs += folio_ref_count(folio) != folio_mapcount(folio);
+		else
+			refs += folio_ref_count(folio) != m->refs[i];
 	}
 	mmap_read_unlock(current->mm);
 	for (i = 0; i < npages; i++)
@@ -651,7 +667,10 @@ static void hmm_migrate_test_write_fault(struct kunit *test)
 	}
 }
 
-/* A fork()ed copy of the test's mm, in a kernel thread that sleeps. */
+/*
+ * A fork()ed copy of the test's mm, in a task that sleeps until the test
+ * ends.  It is not a kernel thread: a kernel thread has no mm of its own.
+ */
 struct hmm_kunit_child {
 	struct completion ready, release, done;
 	struct mm_struct *mm;
@@ -678,14 +697,31 @@ static void hmm_kunit_child_release(void *data)
 	mmput(child->mm);
 }
 
+/*
+ * Read the child's page tables with its mmap lock, which the sleeping child
+ * never takes: the trylock cannot fail, and it nests in the test's own mmap
+ * lock without a lock order between the two.
+ */
+static unsigned long hmm_kunit_child_pfn(struct kunit *test,
+					 struct hmm_kunit_child *child,
+					 unsigned long addr, pte_t *pte)
+{
+	unsigned long pfn;
+
+	KUNIT_ASSERT_TRUE(test, mmap_read_trylock(child->mm));
+	pfn = hmm_kunit_pfn(child->mm, addr);
+	if (pte)
+		*pte = hmm_kunit_pte(child->mm, addr);
+	mmap_read_unlock(child->mm);
+	return pfn;
+}
+
 static struct hmm_kunit_child *hmm_kunit_fork(struct kunit *test)
 {
 	struct kernel_clone_args args = {
 		.flags = CLONE_UNTRACED,
 		.exit_signal = SIGCHLD,
 		.fn = hmm_kunit_child_fn,
-		.name = "hmm_kunit_fork",
-		.kthread = 1,
 	};
 	struct hmm_kunit_child *child;
 	int ret;
@@ -705,8 +741,7 @@ static struct hmm_kunit_child *hmm_kunit_fork(struct kunit *test)
 
 /*
  * Pages COW-shared with a child are collected shared (the child's mapping
- * too) for read, and copied first for write.  The child sleeps: its page
- * tables are read without its mmap lock.
+ * too) for read, and copied first for write.
  */
 static void hmm_migrate_test_cow(struct kunit *test)
 {
@@ -725,12 +760,13 @@ static void hmm_migrate_test_cow(struct kunit *test)
 	hmm_kunit_collect(test, &m, false, 0, 2);
 	for (i = 0, a = addr; i < 2; i++, a += PAGE_SIZE) {
 		hmm_kunit_expect_collected(test, &m, i, m.orig[i], false);
-		pte = hmm_kunit_pte(child->mm, a);
+		hmm_kunit_child_pfn(test, child, a, &pte);
 		KUNIT_EXPECT_TRUE(test, hmm_kunit_is_migration(pte, m.orig[i]));
 	}
 	hmm_kunit_restore(test, &m, 2);
 	for (i = 0, a = addr; i < 2; i++, a += PAGE_SIZE)
-		KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(child->mm, a), m.orig[i]);
+		KUNIT_EXPECT_EQ(test, hmm_kunit_child_pfn(test, child, a, NULL),
+				m.orig[i]);
 
 	m.range.default_flags |= HMM_PFN_REQ_WRITE;
 	hmm_kunit_collect(test, &m, false, 0, 2);
@@ -738,7 +774,8 @@ static void hmm_migrate_test_cow(struct kunit *test)
 		new = m.pfns[i] & ~HMM_PFN_FLAGS;
 		KUNIT_EXPECT_NE(test, new, m.orig[i]);
 		hmm_kunit_expect_collected(test, &m, i, new, true);
-		KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(child->mm, a), m.orig[i]);
+		KUNIT_EXPECT_EQ(test, hmm_kunit_child_pfn(test, child, a, NULL),
+				m.orig[i]);
 		KUNIT_EXPECT_EQ(test, folio_mapcount(pfn_folio(m.orig[i])), 1);
 		/* The child's copy keeps the data */
 		kaddr = kmap_local_pfn(m.orig[i]);
@@ -883,7 +920,8 @@ static void hmm_migrate_test_prot_none(struct kunit *test)
 	pte_t pte;
 
 	if (!IS_ENABLED(CONFIG_NUMA_BALANCING))
-		kunit_skip(test, "needs CONFIG_NUMA_BALANCING for protnone PTEs");
+		kunit_skip(test, "needs CONFIG_NUMA_BALANCING for protnone PTEs; "
+			   HMM_KUNIT_ALL);
 	addr = kunit_vm_mmap(test, NULL, 0, 2 * PAGE_SIZE, PROT_NONE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, 0);
 	hmm_kunit_check_addr(test, addr);
@@ -941,11 +979,19 @@ static void hmm_migrate_test_unaligned(struct kunit *test)
 	hmm_kunit_restore(test, &m, 2);
 }
 
+/* Ask for THPs whatever the system default (transparent_hugepage/enabled) */
+static void hmm_kunit_madv_hugepage(struct kunit *test, unsigned long addr,
+				    unsigned long len)
+{
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, addr, len, MADV_HUGEPAGE),
+			0);
+}
+
 static void hmm_kunit_need_thp(struct kunit *test)
 {
 	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) ||
 	    !thp_migration_supported())
-		kunit_skip(test, "needs THP and THP migration");
+		kunit_skip(test, "needs THP and THP migration; " HMM_KUNIT_ALL);
 }
 
 /* The huge zero page and an empty PMD are holes too. */
@@ -959,6 +1005,7 @@ static void hmm_migrate_test_pmd_holes(struct kunit *test)
 
 	hmm_kunit_need_thp(test);
 	addr = hmm_kunit_map(test, 2 * PMD_SIZE, PMD_SIZE);
+	hmm_kunit_madv_hugepage(test, addr, 2 * PMD_SIZE);
 	hmm_kunit_read(test, addr);
 	mmap_read_lock(mm);
 	zero = is_huge_zero_pmd(hmm_kunit_pmd(mm, addr));
@@ -1035,6 +1082,7 @@ static unsigned long hmm_kunit_thp(struct kunit *test, unsigned long *head)
 
 	hmm_kunit_need_thp(test);
 	addr = hmm_kunit_map(test, PMD_SIZE, PMD_SIZE);
+	hmm_kunit_madv_hugepage(test, addr, PMD_SIZE);
 	hmm_kunit_fill(test, addr, HMM_KUNIT_PMD_NR);
 	mmap_read_lock(current->mm);
 	pmd = hmm_kunit_pmd(current->mm, addr);
@@ -1104,19 +1152,30 @@ static const struct hmm_kunit_split_param hmm_kunit_split_params[] = {
 
 KUNIT_ARRAY_PARAM_DESC(hmm_kunit_split, hmm_kunit_split_params, desc);
 
-/* Otherwise the THP is split and its pages are collected one by one. */
+/*
+ * Otherwise the THP is split and its pages are collected one by one.  The
+ * split invalidates the range for the driver's notifier too, once the
+ * collection has begun: the one call succeeds, with one MIGRATE
+ * invalidation.
+ */
 static void hmm_migrate_test_thp_split(struct kunit *test)
 {
 	const struct hmm_kunit_split_param *p = test->param_value;
 	unsigned long addr, head, pfn, i;
+	struct hmm_kunit_notifier *n;
 	struct hmm_kunit_migrate m;
 
 	addr = hmm_kunit_thp(test, &head);
 	hmm_kunit_migrate_init(test, &m, addr + p->first * PAGE_SIZE,
 			       p->npages, HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
 			       p->select);
+	n = hmm_kunit_notifier(test, addr, PMD_SIZE);
+	m.mig.pgmap_owner = n;
+	m.range.notifier = &n->mni;
+	m.range.notifier_seq = mmu_interval_read_begin(&n->mni);
 
 	hmm_kunit_collect(test, &m, false, 0, p->npages);
+	KUNIT_EXPECT_EQ(test, n->own_migrate, 1);
 	KUNIT_EXPECT_FALSE(test, folio_test_large(pfn_folio(head)));
 	/* Reported as mapped by PTEs now: order 0 */
 	for (i = 0; i < p->npages; i++)
@@ -1163,12 +1222,149 @@ static void hmm_migrate_test_thp_pte_mapped(struct kunit *test)
 	hmm_kunit_restore(test, &m, HMM_KUNIT_PMD_NR);
 }
 
+/*
+ * A page with a reference nobody else knows of is collected, then refused
+ * when the collection unmaps it, as migrate_vma_setup() refuses a pinned
+ * page: it is mapped back and unlocked, its src entry is cleared and its
+ * hmm pfn loses HMM_PFN_MIGRATE; nothing else keeps a reference on it.
+ */
+static void hmm_migrate_test_refused(struct kunit *test)
+{
+	struct hmm_kunit_migrate m;
+	struct folio *held;
+	unsigned long addr;
+
+	addr = hmm_kunit_map(test, 3 * PAGE_SIZE, PAGE_SIZE);
+	hmm_kunit_fill(test, addr, 3);
+	hmm_kunit_migrate_init(test, &m, addr, 3, HMM_PFN_REQ_FAULT |
+			       HMM_PFN_REQ_WRITE, MIGRATE_VMA_SELECT_SYSTEM);
+	held = pfn_folio(m.orig[1]);
+	folio_get(held);
+
+	hmm_kunit_collect(test, &m, false, 0, 2);
+	hmm_kunit_expect_collected(test, &m, 0, m.orig[0], true);
+	hmm_kunit_expect_collected(test, &m, 2, m.orig[2], true);
+	KUNIT_EXPECT_EQ(test, m.pfns[1], m.orig[1] | HMM_PFN_VALID |
+			HMM_PFN_WRITE);
+	KUNIT_EXPECT_EQ(test, m.mig.src[1], 0);
+	KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(current->mm, addr + PAGE_SIZE),
+			m.orig[1]);
+	KUNIT_EXPECT_FALSE(test, folio_test_locked(held));
+	hmm_kunit_migrate_none(&m);
+	folio_put(held);
+	hmm_kunit_expect_restored(test, &m, 3);
+}
+
+/*
+ * A THP that cannot be split (someone holds a reference) where it cannot be
+ * collected whole: none of it is collected, it stays mapped by its PMD, and
+ * it is reported as it is mapped.
+ */
+static void hmm_migrate_test_split_fail(struct kunit *test)
+{
+	const unsigned long order_flags = (unsigned long)
+		(PMD_SHIFT - PAGE_SHIFT) << HMM_PFN_ORDER_SHIFT;
+	unsigned long addr, head, i, bad = 0;
+	struct hmm_kunit_migrate m;
+	struct folio *folio;
+	pmd_t pmd;
+
+	addr = hmm_kunit_thp(test, &head);
+	folio = pfn_folio(head);
+	hmm_kunit_migrate_init(test, &m, addr, HMM_KUNIT_PMD_NR,
+			       HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+			       MIGRATE_VMA_SELECT_SYSTEM);
+	folio_get(folio);
+
+	hmm_kunit_collect(test, &m, false, 0, 0);
+	KUNIT_EXPECT_NULL(test, memchr_inv(m.mig.src, 0,
+					   HMM_KUNIT_PMD_NR * sizeof(long)));
+	for (i = 0; i < HMM_KUNIT_PMD_NR; i++)
+		bad += m.pfns[i] != ((head + i) | HMM_PFN_VALID |
+				     HMM_PFN_WRITE | order_flags);
+	KUNIT_EXPECT_EQ(test, bad, 0);
+	pmd = hmm_kunit_pmd(current->mm, addr);
+	KUNIT_EXPECT_TRUE(test, pmd_trans_huge(pmd) && pmd_pfn(pmd) == head);
+	KUNIT_EXPECT_FALSE(test, folio_test_locked(folio));
+	hmm_kunit_migrate_none(&m);
+	folio_put(folio);
+	hmm_kunit_expect_restored(test, &m, HMM_KUNIT_PMD_NR);
+}
+
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+static void hmm_kunit_orders_restore(void *orders)
+{
+	WRITE_ONCE(huge_anon_orders_always, (unsigned long)orders);
+}
+#endif
+
+/*
+ * PTE-mapped large folios of a smaller order (64 KiB mTHP), the first and
+ * the last straddling the ends of the range: each is split, the pages in
+ * the range are collected one by one, the rest stay mapped.
+ */
+static void hmm_migrate_test_mthp(struct kunit *test)
+{
+	const unsigned int order = 4;
+	const unsigned long nr = 1UL << order, len = 4 * (PAGE_SIZE << order);
+	const unsigned long first = nr + nr / 2, npages = 2 * nr;
+	unsigned long addr, i, pfn;
+	struct hmm_kunit_migrate m;
+	struct folio *folio;
+	int ret;
+
+	hmm_kunit_need_thp(test);
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	{
+		/* As "always" in hugepages-64kB/enabled, until the case ends */
+		unsigned long orders = READ_ONCE(huge_anon_orders_always);
+
+		ret = kunit_add_action_or_reset(test, hmm_kunit_orders_restore,
+						(void *)orders);
+		KUNIT_ASSERT_EQ(test, ret, 0);
+		WRITE_ONCE(huge_anon_orders_always, orders | BIT(order));
+	}
+#endif
+	addr = hmm_kunit_map(test, len, PAGE_SIZE << order);
+	hmm_kunit_fill(test, addr, len >> PAGE_SHIFT);
+	mmap_read_lock(current->mm);
+	pfn = hmm_kunit_pfn(current->mm, addr + first * PAGE_SIZE);
+	folio = pfn == HMM_KUNIT_NONE ? NULL : pfn_folio(pfn);
+	ret = folio && folio_order(folio) == order &&
+	      !pmd_trans_huge(hmm_kunit_pmd(current->mm, addr));
+	mmap_read_unlock(current->mm);
+	if (!ret)
+		kunit_skip(test, "no order-%u folio was allocated", order);
+
+	hmm_kunit_migrate_init(test, &m, addr + first * PAGE_SIZE, npages,
+			       HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+			       MIGRATE_VMA_SELECT_SYSTEM |
+			       MIGRATE_VMA_SELECT_COMPOUND);
+	KUNIT_ASSERT_TRUE(test, m.large[0] && m.large[npages - 1]);
+	hmm_kunit_collect(test, &m, false, 0, npages);
+	for (i = 0; i < npages; i++) {
+		KUNIT_EXPECT_FALSE(test, folio_test_large(pfn_folio(m.orig[i])));
+		hmm_kunit_expect_collected(test, &m, i, m.orig[i], true);
+	}
+	/* The pages of the straddling folios outside the range */
+	for (i = nr; i < first; i++)
+		KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(current->mm,
+						    addr + i * PAGE_SIZE),
+				m.orig[0] - (first - i));
+	for (i = first + npages; i < len >> PAGE_SHIFT; i++)
+		KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(current->mm,
+						    addr + i * PAGE_SIZE),
+				m.orig[npages - 1] + (i - first - npages + 1));
+	hmm_kunit_restore(test, &m, npages);
+}
+
 #else /* CONFIG_DEVICE_MIGRATION */
 
 #define HMM_KUNIT_NEEDS_MIGRATION(name)					\
 static void name(struct kunit *test)					\
 {									\
-	kunit_skip(test, "needs CONFIG_DEVICE_MIGRATION (ZONE_DEVICE)"); \
+	kunit_skip(test, "needs CONFIG_DEVICE_MIGRATION (ZONE_DEVICE); " \
+		   HMM_KUNIT_ALL);					\
 }
 
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_collect)
@@ -1186,6 +1382,9 @@ HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_pmd_hole_span)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_whole)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_split)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_pte_mapped)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_refused)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_split_fail)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_mthp)
 #define hmm_kunit_split_gen_params NULL
 
 #endif /* CONFIG_DEVICE_MIGRATION */
@@ -1215,6 +1414,9 @@ static struct kunit_case hmm_migrate_test_cases[] = {
 	KUNIT_CASE_PARAM(hmm_migrate_test_thp_split,
 			 hmm_kunit_split_gen_params),
 	KUNIT_CASE(hmm_migrate_test_thp_pte_mapped),
+	KUNIT_CASE(hmm_migrate_test_refused),
+	KUNIT_CASE(hmm_migrate_test_split_fail),
+	KUNIT_CASE(hmm_migrate_test_mthp),
 	{}
 };
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tests of scripts/kunitjson.py on committed kunit.py --json output
-# (fixtures/kunit-um.json: UML, fixtures/kunit-x86.json: x86_64).
+# (fixtures/kunit-um.json: UML, with kunit-um.out, the [SKIPPED] lines
+# kunit.py printed; fixtures/kunit-x86.json: x86_64).
 set -u
 d=$(cd "$(dirname "$0")" && pwd); k="python3 $d/../kunitjson.py"; f=$d/fixtures
 fail=0
@@ -11,6 +12,11 @@ t() {	# t WANT_RC DESCRIPTION CMD...
 }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 t 0 "UML results meet expect/kunit-um.expect" $k check "$f/kunit-um.json" "$d/../../expect/kunit-um.expect"
+t 0 "UML skip reasons meet expect/kunit-um.expect" $k check "$f/kunit-um.json" "$d/../../expect/kunit-um.expect" "$f/kunit-um.out"
+sed 's/hmm_migrate_test_cow (needs CONFIG_DEVICE_MIGRATION/hmm_migrate_test_cow (needs CONFIG_NUMA/' "$f/kunit-um.out" > "$tmp/o1"
+t 1 "a case that skips for another reason fails" $k check "$f/kunit-um.json" "$d/../../expect/kunit-um.expect" "$tmp/o1"
+grep -v hmm_migrate_test_cow "$f/kunit-um.out" > "$tmp/o2"
+t 1 "a skip whose reason kunit.py did not print fails" $k check "$f/kunit-um.json" "$d/../../expect/kunit-um.expect" "$tmp/o2"
 t 1 "UML results are not all-pass" $k check "$f/kunit-um.json" all-pass
 t 0 "x86_64 results are all-pass" $k check "$f/kunit-x86.json" all-pass
 sed 's/hmm_migrate_test_invalid PASS/hmm_migrate_test_invalid SKIP/' "$d/../../expect/kunit-um.expect" > "$tmp/e1"
