@@ -18,7 +18,7 @@ endif
 unexport KERNEL
 override KERNEL :=
 
-.PHONY: all base tree export verify kernel check kunit kunit-x86 selftest \
+.PHONY: all base tree export verify kernel check kunit kunit-x86 selftest xe \
 	build-patch expect debug bench send deps sparse help clean
 
 all: kernel
@@ -65,6 +65,10 @@ build-patch: base
 	@test -n "$(N)" || { echo "usage: make build-patch N=<patch number>"; exit 2; }
 	$(S)/buildpatch.sh $(N)
 
+# The xe RFC series' patches one by one with DRM_XE (check step 4 runs it).
+xe: base
+	$(S)/xe.sh
+
 # Regenerate expect/ (base-kernel hmm-tests results) from a base-kernel run.
 expect: base
 	$(S)/expect.sh
@@ -78,7 +82,7 @@ debug: base
 bench: base
 	$(S)/bench.sh
 
-# Both series' emails through b4 (nothing sent); SERIES=fixes|feature for one.
+# Both series' emails through b4 (nothing sent); SERIES=fixes|feature|xe for one.
 send:
 	SERIES='$(SERIES)' scripts/send.sh $(OUT)
 
@@ -102,7 +106,8 @@ help:
 	@echo 'make build-patch N=n patch n, counted over both series (the fixes first), built alone, W=1 + sparse'
 	@echo 'make expect          regenerate expect/ from a base-kernel run'
 	@echo 'make bench           benchmarks (bench/results.md)'
-	@echo 'make send [SERIES=fixes|feature] [OUT=dir]  b4 emails of the series, nothing sent'
+	@echo 'make send [SERIES=fixes|feature|xe] [OUT=dir]  b4 emails of the series, nothing sent'
+	@echo 'make xe              the xe RFC patches one by one with DRM_XE, W=1 + sparse (scripts/xe.sh)'
 	@echo 'make deps            install the tools (root or sudo)'
 	@echo ''
 	@echo 'Settings (make VAR=value, or the environment):'

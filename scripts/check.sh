@@ -175,8 +175,17 @@ s_variants() {
 	fi
 	done
 	git -C "$CW" checkout -q --detach "$tip"
+	# The xe RFC: each of its patches, its drivers/ files with DRM_XE.
+	local xrc=0 xe=
+	"$TOP/scripts/xe.sh" "$CW" "$tip" > "$LOGS/4-xe.log" 2>&1 || xrc=$?
+	case $xrc in
+	0) xe=", the xe patches build with DRM_XE"; grep -E '^  ' "$LOGS/4-xe.log" ;;
+	77) ;;
+	*) echo "xe: $(tail -1 "$LOGS/4-xe.log") ($LOGS/4-xe.log)"; tail -12 "$LOGS/4-xe.log"; bad=1 ;;
+	esac
+	git -C "$CW" checkout -q --detach "$tip"
 	[ $bad = 0 ] || { echo "result: a variant does not build"; exit 1; }
-	echo "result: the tip builds without THP, without ZONE_DEVICE/DEVICE_PRIVATE, on UML, and hmm compiles on 32-bit x86"
+	echo "result: the tip builds without THP, without ZONE_DEVICE/DEVICE_PRIVATE, on UML, and hmm compiles on 32-bit x86$xe"
 }
 kdoc_at() {
 	# kdoc_at COMMIT NAME: no new kernel-doc warning at COMMIT

@@ -94,11 +94,14 @@ BUILD=$WORK/build
 COPY_DIRS=(mm include lib tools Documentation drivers arch fs kernel samples)
 export PATH="$TOP/scripts/bin:$PATH"
 
-# Two series, applied in this order: the 7.3 fixes (patches/fixes/, branch
-# $FIXES_BRANCH on the base, for mm-hotfixes) and the feature
-# (patches/feature/, branch $BRANCH on $FIXES_BRANCH, for mm-new).
+# Three series, applied in this order: the 7.3 fixes (patches/fixes/, branch
+# $FIXES_BRANCH on the base, for mm-hotfixes), the feature
+# (patches/feature/, branch $BRANCH on $FIXES_BRANCH, for mm-new) and the
+# RFC that converts xe's GPU fault path to it (patches/xe/, branch
+# $XE_BRANCH on $BRANCH, compile-tested only).
 FIXES_BRANCH=${FIXES_BRANCH:-hmm-fixes}
-SERIES_ALL=(fixes feature)
+XE_BRANCH=${XE_BRANCH:-hmm-xe}
+SERIES_ALL=(fixes feature xe)
 
 # series_names [NAME...]: the series named, in application order; all of
 # them by default.
@@ -106,7 +109,7 @@ series_names() {
 	local want=("$@") n
 	[ ${#want[@]} -gt 0 ] || want=("${SERIES_ALL[@]}")
 	for n in "${want[@]}"; do
-		case "$n" in fixes|feature) ;; *) die "no series '$n': the series are ${SERIES_ALL[*]}" ;; esac
+		case "$n" in fixes|feature|xe) ;; *) die "no series '$n': the series are ${SERIES_ALL[*]}" ;; esac
 	done
 	for n in "${SERIES_ALL[@]}"; do
 		case " ${want[*]} " in *" $n "*) echo "$n" ;; esac
@@ -115,10 +118,10 @@ series_names() {
 
 # The branch of series $1, and the ref it starts from.
 series_branch() {
-	case "$1" in fixes) echo "$FIXES_BRANCH" ;; feature) echo "$BRANCH" ;; esac
+	case "$1" in fixes) echo "$FIXES_BRANCH" ;; feature) echo "$BRANCH" ;; xe) echo "$XE_BRANCH" ;; esac
 }
 series_from() {
-	case "$1" in fixes) echo "$BASE_BRANCH" ;; feature) echo "$FIXES_BRANCH" ;; esac
+	case "$1" in fixes) echo "$BASE_BRANCH" ;; feature) echo "$FIXES_BRANCH" ;; xe) echo "$BRANCH" ;; esac
 }
 
 # The patch files of the named series (all by default), in application
@@ -317,6 +320,9 @@ PY
 # come from COVER_LETTER when given.
 format_series() {
 	local tree=$1 series=$2 out=$3 cover=${4:-} desc=() branch from base
+	local prefix=PATCH
+	# The xe conversion is compile-tested only: it goes out as an RFC.
+	[ "$series" != xe ] || prefix="RFC PATCH"
 	branch=$(series_branch "$series")
 	from=$(git -C "$tree" rev-parse -q --verify "refs/heads/$(series_from "$series")^{commit}") ||
 		die "no branch $(series_from "$series") in $tree: run 'make tree'"
@@ -330,6 +336,7 @@ format_series() {
 	git -C "$tree" -c user.name="HMM Walk" -c user.email=hmmwalk@example.org \
 		"${desc[@]}" format-patch -q --cover-letter \
 		--cover-from-description=subject --zero-commit --no-signature \
+		--subject-prefix="$prefix" \
 		--base="$base" -o "$out" "$from..refs/heads/$branch" >/dev/null ||
 		die "git format-patch of the $series series failed in $tree"
 }

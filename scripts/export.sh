@@ -6,8 +6,8 @@
 #    0000-cover-letter.patch of its folder (shortlog, diffstat, base-commit
 #    and, for the feature, prerequisite-patch-id regenerated); files whose
 #    content did not change are not rewritten, so a re-export gives no diff;
-#  - the post-series copy of every file the two series touch, as at the tip
-#    of $BRANCH, at its kernel path in the repo (mm/, include/, lib/, tools/,
+#  - the post-series copy of every file the series touch, as at the tip
+#    of the last one ($XE_BRANCH), at its kernel path in the repo (mm/, include/, lib/, tools/,
 #    Documentation/, ...); copies of files no longer touched are removed.
 . "$(dirname "$0")/common.sh"
 
@@ -54,7 +54,8 @@ for f in "$PATCHDIR"/*.patch; do
 	changed=$((changed + 1))
 done
 
-# Post-series copies.
+# Post-series copies, as at the tip of the last series.
+last=$(series_branch "${SERIES_ALL[-1]}")
 declare -A keep=()
 copies=0
 while read -r f; do
@@ -65,18 +66,18 @@ while read -r f; do
 		esac
 		continue
 	fi
-	if git -C "$KTREE" cat-file -e "refs/heads/$BRANCH:$f" 2>/dev/null; then
+	if git -C "$KTREE" cat-file -e "refs/heads/$last:$f" 2>/dev/null; then
 		keep[$f]=1
 		mkdir -p "$TOP/$(dirname "$f")"
-		git -C "$KTREE" show "refs/heads/$BRANCH:$f" > "$tmp/copy"
+		git -C "$KTREE" show "refs/heads/$last:$f" > "$tmp/copy"
 		if ! cmp -s "$tmp/copy" "$TOP/$f"; then
 			cp "$tmp/copy" "$TOP/$f"; copies=$((copies + 1))
 		fi
 		# keep the executable bit of scripts
-		mode=$(git -C "$KTREE" ls-tree "refs/heads/$BRANCH" -- "$f" | awk '{ print $1 }')
+		mode=$(git -C "$KTREE" ls-tree "refs/heads/$last" -- "$f" | awk '{ print $1 }')
 		if [ "$mode" = 100755 ]; then chmod +x "$TOP/$f"; else chmod -x "$TOP/$f"; fi
 	fi
-done < <(touched_files "$KTREE" "$base" "refs/heads/$BRANCH")
+done < <(touched_files "$KTREE" "$base" "refs/heads/$last")
 for d in "${COPY_DIRS[@]}"; do
 	[ -d "$TOP/$d" ] || continue
 	while read -r f; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make send: prepare the two series of patches/ for mailing with b4; nothing
 # is sent.
-#   send.sh [OUTDIR]        default $WORK/send; SERIES=fixes|feature for one
+#   send.sh [OUTDIR]        default $WORK/send; SERIES=fixes|feature|xe for one
 # For each series, in order (fixes, then feature), a worktree at the base
 # (.work/send-<series>, branch b4-send-<series>) gets the series with git am
 # (the feature on top of the fixes), b4 prep enrolls the series' own commits
@@ -118,6 +118,8 @@ for s in "${names[@]}"; do
 		export GIT_CONFIG_PARAMETERS="'user.name=$name' 'user.email=$email' 'sendemail.smtpserver=/bin/false'"
 		cd "$wt"
 		"${b4cmd[@]}" prep -e "$from" >&2
+		# The xe conversion is compile-tested only: an RFC.
+		[ "$s" != xe ] || "${b4cmd[@]}" prep --set-prefixes RFC >&2
 		EDITOR=$tmp/editor "${b4cmd[@]}" prep --edit-cover >&2
 		"${b4cmd[@]}" prep --auto-to-cc >&2
 		rm -rf "$o"
@@ -191,12 +193,12 @@ for s in "${SERIES_ALL[@]}"; do
 		git -C "$rt" diff --quiet "${tips[$s]}" HEAD -- ||
 			die "the $s emails, applied with git am, do not give the tree of patches/$s/"
 		rtmsg+=("$s: $(git -C "$rt" rev-list --count "$from..HEAD") emails")
-		if [ "$s" = feature ]; then
+		if [ "$s" != fixes ]; then
 			git -C "$rt" rev-list --reverse "$base..$from" |
 				while read -r c; do git -C "$rt" show "$c" | git patch-id --stable | cut -d' ' -f1; done > "$tmp/have"
 			grep '^prerequisite-patch-id: ' "${mails[0]}" | cut -d' ' -f2 > "$tmp/want"
 			cmp -s "$tmp/have" "$tmp/want" ||
-				die "the feature cover letter's prerequisite-patch-id lines are not the fixes' patch-ids"
+				die "the $s cover letter's prerequisite-patch-id lines are not the patch-ids of the series before it"
 		fi
 	else
 		mapfile -t pp < <(series_patches "$s")

@@ -4081,19 +4081,27 @@ TEST_F_TIMEOUT(hmm, migrate_fail_alloc_race, 60)
  * Migrate @buffer to the device with the one walk and check what the device
  * read: 0 when it did, 1 when the data is wrong, or the ioctl's error.
  */
-static int hmm_one_walk_check(int fd, struct hmm_buffer *buffer,
-			      unsigned long npages)
+static int hmm_fault_migrate_check(int fd, unsigned long cmd,
+				   struct hmm_buffer *buffer,
+				   unsigned long npages)
 {
 	unsigned long i;
 	int *ptr, ret;
 
-	ret = hmm_dmirror_cmd(fd, HMM_DMIRROR_MIGRATE_ON_FAULT, buffer, npages);
+	ret = hmm_dmirror_cmd(fd, cmd, buffer, npages);
 	if (ret)
 		return ret;
 	for (i = 0, ptr = buffer->mirror; i < buffer->size / sizeof(*ptr); ++i)
 		if (ptr[i] != (int)i)
 			return 1;
 	return 0;
+}
+
+static int hmm_one_walk_check(int fd, struct hmm_buffer *buffer,
+			      unsigned long npages)
+{
+	return hmm_fault_migrate_check(fd, HMM_DMIRROR_MIGRATE_ON_FAULT, buffer,
+				       npages);
 }
 
 /*
@@ -4218,12 +4226,14 @@ static void *hmm_mm_race_thread(void *arg)
 }
 
 /*
- * fork(), MADV_PAGEOUT and mprotect() racing with the one walk for two
- * seconds: a call may fail (-EPERM while the range is read-only), but none
- * hangs, every one that succeeds migrated the data written, and the memory
- * keeps its data.
+ * fork(), MADV_PAGEOUT and mprotect() racing for two seconds with @cmd, an
+ * ioctl that faults and migrates in one walk: a call may fail (-EPERM while
+ * the range is read-only), but none hangs, every one that succeeds migrated
+ * the data written, and the memory keeps its data.
  */
-TEST_F_TIMEOUT(hmm, migrate_on_fault_mm_race, 60)
+static void hmm_mm_race(struct __test_metadata *_metadata, int fd,
+			unsigned long page_size, unsigned long page_shift,
+			unsigned long cmd)
 {
 	struct hmm_mm_race race = { .stop = 0 };
 	unsigned long npages, size, i, rounds = 0, done = 0;
@@ -4232,8 +4242,8 @@ TEST_F_TIMEOUT(hmm, migrate_on_fault_mm_race, 60)
 	pthread_t thread;
 	int *ptr, ret;
 
-	npages = ALIGN(HMM_BUFFER_SIZE, self->page_size) >> self->page_shift;
-	size = npages << self->page_shift;
+	npages = ALIGN(HMM_BUFFER_SIZE, page_size) >> page_shift;
+	size = npages << page_shift;
 	buffer = hmm_buffer_alloc(size, size, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1);
 	ASSERT_NE(buffer, NULL);
@@ -4245,7 +4255,7 @@ TEST_F_TIMEOUT(hmm, migrate_on_fault_mm_race, 60)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
-		ret = hmm_one_walk_check(self->fd, buffer, npages);
+		ret = hmm_fault_migrate_check(fd, cmd, buffer, npages);
 		ASSERT_TRUE(ret == 0 || ret == -EPERM || ret == -EBUSY ||
 			    ret == -ENOENT);
 		done += !ret;
@@ -4255,11 +4265,28 @@ TEST_F_TIMEOUT(hmm, migrate_on_fault_mm_race, 60)
 	__atomic_store_n(&race.stop, 1, __ATOMIC_RELAXED);
 	pthread_join(thread, NULL);
 	TH_LOG("%lu rounds, %lu migrated", rounds, done);
-	ASSERT_EQ(hmm_migrate_dev_to_sys(self->fd, buffer, npages), 0);
+	ASSERT_EQ(hmm_migrate_dev_to_sys(fd, buffer, npages), 0);
 	for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
 		ASSERT_EQ(ptr[i], i);
-	ASSERT_EQ(hmm_one_walk_check(self->fd, buffer, npages), 0);
+	ASSERT_EQ(hmm_fault_migrate_check(fd, cmd, buffer, npages), 0);
 	hmm_buffer_free(buffer);
+}
+
+/* With the one walk, hmm_range_fault() and HMM_PFN_REQ_MIGRATE */
+TEST_F_TIMEOUT(hmm, migrate_on_fault_mm_race, 60)
+{
+	hmm_mm_race(_metadata, self->fd, self->page_size, self->page_shift,
+		    HMM_DMIRROR_MIGRATE_ON_FAULT);
+}
+
+/*
+ * With migrate_vma_setup(MIGRATE_VMA_FAULT), the call a driver that only
+ * migrates makes (xe's GPU fault path, with the xe RFC)
+ */
+TEST_F_TIMEOUT(hmm, migrate_setup_fault_mm_race, 60)
+{
+	hmm_mm_race(_metadata, self->fd, self->page_size, self->page_shift,
+		    HMM_DMIRROR_MIGRATE_SETUP_FAULT);
 }
 
 TEST_HARNESS_MAIN
