@@ -194,11 +194,16 @@ for s in "${SERIES_ALL[@]}"; do
 			die "the $s emails, applied with git am, do not give the tree of patches/$s/"
 		rtmsg+=("$s: $(git -C "$rt" rev-list --count "$from..HEAD") emails")
 		if [ "$s" != fixes ]; then
-			git -C "$rt" rev-list --reverse "$base..$from" |
-				while read -r c; do git -C "$rt" show "$c" | git patch-id --stable | cut -d' ' -f1; done > "$tmp/have"
+			# What git format-patch --base names for the series as
+			# applied from the emails (git 2.39 computes some of these
+			# ids unlike git patch-id --stable: compare like with like).
+			first=$(git -C "$rt" rev-list --reverse "$from..HEAD" | head -1)
+			git -C "$rt" format-patch --stdout --base="$base" "$from..$first" |
+				grep '^prerequisite-patch-id: ' | cut -d' ' -f2 > "$tmp/have"
 			grep '^prerequisite-patch-id: ' "${mails[0]}" | cut -d' ' -f2 > "$tmp/want"
+			[ "$(wc -l < "$tmp/have")" = "$(git -C "$rt" rev-list --count "$base..$from")" ] &&
 			cmp -s "$tmp/have" "$tmp/want" ||
-				die "the $s cover letter's prerequisite-patch-id lines are not the patch-ids of the series before it"
+				die "the $s cover letter's prerequisite-patch-id lines are not those of the series before it as applied"
 		fi
 	else
 		mapfile -t pp < <(series_patches "$s")
