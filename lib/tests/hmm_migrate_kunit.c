@@ -15,6 +15,7 @@
 #include <linux/highmem.h>
 #include <linux/huge_mm.h>
 #include <linux/leafops.h>
+#include <linux/memremap.h>
 #include <linux/migrate.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
@@ -1358,6 +1359,186 @@ static void hmm_migrate_test_mthp(struct kunit *test)
 	hmm_kunit_restore(test, &m, npages);
 }
 
+/* Device private memory of the test's own: a pgmap of one memory section */
+struct hmm_kunit_devmem {
+	struct dev_pagemap pgmap;
+	struct resource *res;
+	unsigned long next;	/* the next free pfn */
+	atomic_t freed;
+};
+
+static void hmm_kunit_devmem_folio_free(struct folio *folio)
+{
+	struct hmm_kunit_devmem *dm =
+		container_of(page_pgmap(&folio->page), struct hmm_kunit_devmem,
+			     pgmap);
+
+	atomic_inc(&dm->freed);
+}
+
+/* The test never touches its device pages from the CPU */
+static vm_fault_t hmm_kunit_devmem_fault(struct vm_fault *vmf)
+{
+	return VM_FAULT_SIGBUS;
+}
+
+static const struct dev_pagemap_ops hmm_kunit_devmem_ops = {
+	.folio_free = hmm_kunit_devmem_folio_free,
+	.migrate_to_ram = hmm_kunit_devmem_fault,
+};
+
+static void hmm_kunit_devmem_release(void *data)
+{
+	struct hmm_kunit_devmem *dm = data;
+
+	memunmap_pages(&dm->pgmap);
+	release_mem_region(dm->pgmap.range.start, range_len(&dm->pgmap.range));
+}
+
+static struct hmm_kunit_devmem *hmm_kunit_devmem(struct kunit *test)
+{
+	struct hmm_kunit_devmem *dm;
+	void *ptr;
+	int ret;
+
+	if (!IS_ENABLED(CONFIG_DEVICE_PRIVATE))
+		kunit_skip(test, "needs CONFIG_DEVICE_PRIVATE; " HMM_KUNIT_ALL);
+	dm = kunit_kzalloc(test, sizeof(*dm), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, dm);
+	dm->res = request_free_mem_region(&iomem_resource,
+					  1UL << PA_SECTION_SHIFT,
+					  "hmm_migrate_kunit");
+	KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(dm->res));
+	dm->pgmap.type = MEMORY_DEVICE_PRIVATE;
+	dm->pgmap.range.start = dm->res->start;
+	dm->pgmap.range.end = dm->res->end;
+	dm->pgmap.nr_range = 1;
+	dm->pgmap.ops = &hmm_kunit_devmem_ops;
+	dm->pgmap.owner = dm;
+	ptr = memremap_pages(&dm->pgmap, NUMA_NO_NODE);
+	if (IS_ERR_OR_NULL(ptr)) {
+		release_mem_region(dm->res->start, resource_size(dm->res));
+		KUNIT_FAIL_AND_ABORT(test, "memremap_pages(): %d",
+				     PTR_ERR_OR_ZERO(ptr));
+	}
+	ret = kunit_add_action_or_reset(test, hmm_kunit_devmem_release, dm);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	dm->next = PHYS_PFN(dm->res->start);
+	return dm;
+}
+
+/*
+ * A new device page, locked (by zone_device_page_init()), as a driver hands
+ * it to migrate_vma_pages()
+ */
+static unsigned long hmm_kunit_devmem_page(struct hmm_kunit_devmem *dm)
+{
+	struct page *page = pfn_to_page(dm->next++);
+
+	zone_device_page_init(page, &dm->pgmap, 0);
+	return page_to_pfn(page);
+}
+
+/* Migrate the one page at @addr to @dst_pfn. */
+static void hmm_kunit_migrate_page(struct kunit *test, unsigned long addr,
+				   unsigned long select, void *owner,
+				   unsigned long dst_pfn)
+{
+	unsigned long src = 0, dst = 0;
+	struct migrate_vma mig = {
+		.start = addr, .end = addr + PAGE_SIZE,
+		.src = &src, .dst = &dst,
+		.flags = select, .pgmap_owner = owner,
+	};
+
+	mmap_read_lock(current->mm);
+	mig.vma = vma_lookup(current->mm, addr);
+	KUNIT_EXPECT_EQ(test, migrate_vma_setup(&mig), 0);
+	KUNIT_EXPECT_EQ(test, mig.cpages, 1);
+	dst = migrate_pfn(dst_pfn);
+	migrate_vma_pages(&mig);
+	KUNIT_EXPECT_TRUE(test, src & MIGRATE_PFN_MIGRATE);
+	migrate_vma_finalize(&mig);
+	mmap_read_unlock(current->mm);
+}
+
+static bool hmm_kunit_is_dev_private(pte_t pte, unsigned long pfn)
+{
+	softleaf_t entry = softleaf_from_pte(pte);
+
+	return softleaf_is_device_private(entry) &&
+	       softleaf_to_pfn(entry) == pfn;
+}
+
+/*
+ * A device private page is collected by the one walk, as migrate_vma_setup()
+ * collects it, by its owner only, and migrated to another device page of
+ * the same owner; migrated back, the data is there and both device pages
+ * were freed.
+ */
+static void hmm_migrate_test_dev_private(struct kunit *test)
+{
+	struct hmm_kunit_devmem *dm = hmm_kunit_devmem(test);
+	unsigned long addr, a, b, data;
+	struct hmm_kunit_migrate m;
+	struct page *sys;
+	void *kaddr;
+	pte_t pte;
+
+	addr = hmm_kunit_map(test, PAGE_SIZE, PAGE_SIZE);
+	hmm_kunit_fill(test, addr, 1);
+	KUNIT_ASSERT_EQ(test, get_user(data, (unsigned long __user *)addr), 0);
+	a = hmm_kunit_devmem_page(dm);
+	hmm_kunit_migrate_page(test, addr, MIGRATE_VMA_SELECT_SYSTEM, dm, a);
+	mmap_read_lock(current->mm);
+	pte = hmm_kunit_pte(current->mm, addr);
+	mmap_read_unlock(current->mm);
+	KUNIT_ASSERT_TRUE(test, hmm_kunit_is_dev_private(pte, a));
+
+	/* Another owner's migration neither collects it nor faults it */
+	hmm_kunit_migrate_init(test, &m, addr, 1, HMM_PFN_REQ_FAULT |
+			       HMM_PFN_REQ_WRITE,
+			       MIGRATE_VMA_SELECT_DEVICE_PRIVATE);
+	m.mig.pgmap_owner = test;
+	hmm_kunit_collect(test, &m, false, 0, 0);
+	KUNIT_EXPECT_EQ(test, m.mig.src[0], 0);
+	KUNIT_EXPECT_FALSE(test, m.pfns[0] & HMM_PFN_MIGRATE);
+	pte = hmm_kunit_pte(current->mm, addr);
+	KUNIT_EXPECT_TRUE(test, hmm_kunit_is_dev_private(pte, a));
+	hmm_kunit_migrate_none(&m);
+
+	/* Its owner's collects it, and moves it to another device page */
+	m.mig.pgmap_owner = dm;
+	hmm_kunit_collect(test, &m, false, 0, 1);
+	KUNIT_EXPECT_EQ(test, m.mig.src[0], migrate_pfn(a) |
+			MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE);
+	KUNIT_EXPECT_EQ(test, m.pfns[0], a | HMM_PFN_VALID | HMM_PFN_WRITE |
+			HMM_PFN_MIGRATE);
+	pte = hmm_kunit_pte(current->mm, addr);
+	KUNIT_EXPECT_TRUE(test, hmm_kunit_is_migration(pte, a));
+	b = hmm_kunit_devmem_page(dm);
+	m.mig.dst[0] = migrate_pfn(b);
+	migrate_vma_pages(&m.mig);
+	KUNIT_EXPECT_TRUE(test, m.mig.src[0] & MIGRATE_PFN_MIGRATE);
+	migrate_vma_finalize(&m.mig);
+	pte = hmm_kunit_pte(current->mm, addr);
+	mmap_read_unlock(current->mm);
+	KUNIT_EXPECT_TRUE(test, hmm_kunit_is_dev_private(pte, b));
+	KUNIT_EXPECT_EQ(test, atomic_read(&dm->freed), 1);
+
+	/* Back to system memory, with the data the "device" kept */
+	sys = alloc_page(GFP_HIGHUSER_MOVABLE);
+	KUNIT_ASSERT_NOT_NULL(test, sys);
+	kaddr = kmap_local_page(sys);
+	*(unsigned long *)kaddr = data;
+	kunmap_local(kaddr);
+	lock_page(sys);
+	hmm_kunit_migrate_page(test, addr, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+			       dm, page_to_pfn(sys));
+	KUNIT_EXPECT_TRUE(test, hmm_kunit_data_ok(addr));
+	KUNIT_EXPECT_EQ(test, atomic_read(&dm->freed), 2);
+}
+
 #else /* CONFIG_DEVICE_MIGRATION */
 
 #define HMM_KUNIT_NEEDS_MIGRATION(name)					\
@@ -1385,6 +1566,7 @@ HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_thp_pte_mapped)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_refused)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_split_fail)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_mthp)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_dev_private)
 #define hmm_kunit_split_gen_params NULL
 
 #endif /* CONFIG_DEVICE_MIGRATION */
@@ -1417,6 +1599,7 @@ static struct kunit_case hmm_migrate_test_cases[] = {
 	KUNIT_CASE(hmm_migrate_test_refused),
 	KUNIT_CASE(hmm_migrate_test_split_fail),
 	KUNIT_CASE(hmm_migrate_test_mthp),
+	KUNIT_CASE(hmm_migrate_test_dev_private),
 	{}
 };
 
