@@ -277,7 +277,7 @@ s_mail() {
 	# which every email must carry as author and sign-off.
 	GIT_CONFIG_PARAMETERS="'user.name=Check Sender' 'user.email=check.sender@example.com'" \
 		"$TOP/scripts/send.sh" "$LOGS/mail"
-	echo "result: b4 wrote the emails of both series (nothing sent), each authored and signed off by the test sender; applied with git am in order they give each series' tree"
+	echo "result: b4 wrote the emails of every series (nothing sent), each authored and signed off by the test sender; applied with git am in order they give each series' tree"
 }
 s_selftests() {
 	# The fixes series on its own first (its tip as step 3 built it), then
