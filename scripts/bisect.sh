@@ -46,7 +46,7 @@ for k in ${KUNITCONFIG:-}; do cp "$k" "$st/frags/$i-extra.config"; i=$((i + 1));
 frags=("$st"/frags/*)
 
 mapfile -t allc < <(touched_files "$wt" "$base" "$tip" | grep '\.c$' | grep -v '^tools/' || true)
-selftests_touched() { touched_files "$wt" "$1" "$2" | grep -q '^tools/testing/selftests/mm/'; }
+selftests_touched() { touched_files "$wt" "$1" "$2" | grep '^tools/testing/selftests/mm/' >/dev/null; }
 
 # build LABEL: configure and build bzImage; LABEL.log gets the output.
 build() {
@@ -121,7 +121,7 @@ for n in "${sel[@]}"; do
 	git -C "$wt" checkout -q --detach "$c"
 	mapfile -t files < <(touched_files "$wt" "$prev" "$c")
 	mapfile -t cfiles < <(printf '%s\n' "${files[@]}" | grep '\.c$' | grep -v '^tools/' || true)
-	if printf '%s\n' "${files[@]}" | grep -q '\.h$'; then cfiles=("${allc[@]}"); fi
+	if printf '%s\n' "${files[@]}" | grep '\.h$' >/dev/null; then cfiles=("${allc[@]}"); fi
 	problem=
 	if ! build "$label"; then
 		problem="build failed"
@@ -145,8 +145,8 @@ for n in "${sel[@]}"; do
 	else
 		fail=1
 		echo "  [$n/$total] FAIL $subj: $problem (${secs}s; logs $st/$label.*)"
-		[ -n "$new" ] && echo "$new" | head -20 | sed 's/^/      /'
-		[ -z "$new" ] && grep -E 'error|Error' "${logs[@]}" 2>/dev/null | head -10 | sed 's/^/      /'
+		[ -n "$new" ] && echo "$new" | sed -n 1,20p | sed 's/^/      /'
+		[ -z "$new" ] && grep -E 'error|Error' "${logs[@]}" 2>/dev/null | sed -n 1,10p | sed 's/^/      /' || true
 	fi
 done
 exit $fail

@@ -142,7 +142,7 @@ s_variants() {
 		if kmake -C "$CW" O="$o" vmlinux > "$LOGS/4-$at-$v.build.log" 2>&1; then
 			echo "$name, $v: vmlinux builds ($(( $(date +%s) - t ))s)$(not_compiled "$o")"
 		else
-			echo "$name, $v: build failed ($LOGS/4-$at-$v.build.log)"; grep -E 'error' "$LOGS/4-$at-$v.build.log" | head -10; bad=1
+			echo "$name, $v: build failed ($LOGS/4-$at-$v.build.log)"; grep -E 'error' "$LOGS/4-$at-$v.build.log" | sed -n 1,10p || true; bad=1
 		fi
 	done
 	# 32-bit x86 with PAE, where hmm pfns need all their pfn bits: the
@@ -157,7 +157,7 @@ s_variants() {
 		echo "$name, i386 (PAE): ${objs[*]} compile without warnings ($(( $(date +%s) - t ))s)"
 	else
 		echo "$name, i386 (PAE): ${objs[*]} do not compile cleanly ($LOGS/4-i386.build.log)"
-		grep -E 'warning:|error:' "$LOGS/4-i386.build.log" | head -10; bad=1
+		grep -E 'warning:|error:' "$LOGS/4-i386.build.log" | sed -n 1,10p || true; bad=1
 	fi
 	t=$(date +%s)
 	local rc=0

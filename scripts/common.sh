@@ -1,6 +1,11 @@
 # shellcheck shell=bash
 # Shared settings for the workbench scripts.  Sourced, not executed.
 set -euo pipefail
+# A command that ends a script through set -e says so: without this, a
+# failing assignment or pipeline (a SIGPIPE of its producer, with pipefail)
+# ends the script with nothing in its log.  Commands tested by if, && or ||
+# do not trigger it, nor anything run under set +e.
+trap '__rc=$?; [[ $- != *e* ]] || printf "error: %s:%s: \"%s\" exited with %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" "$__rc" >&2' ERR
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=${WORK:-$TOP/.work}
@@ -72,7 +77,7 @@ apt_private_update() {
 	local want='*Packages*'
 	[ "${1:-}" = src ] && want='*Sources*'
 	# Refresh at most once a day.
-	if [ -z "$(find "$APTDIR/lists" -name "$want" -mmin -1440 2>/dev/null | head -1)" ]; then
+	if [ -z "$(find "$APTDIR/lists" -name "$want" -mmin -1440 -print -quit 2>/dev/null)" ]; then
 		msg "updating the private apt lists (trixie-backports, sid)"
 		apt-get "${APTOPTS[@]}" -q update >&2 ||
 			die "apt-get update of the private lists failed; check the network and $APTDIR/sources.list"

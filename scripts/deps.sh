@@ -24,7 +24,7 @@ PKGS=(build-essential dpkg-dev flex bison bc libelf-dev libssl-dev dwarves
 
 missing=()
 for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'ok installed' >/dev/null || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	need_root "${missing[*]}"
@@ -37,7 +37,7 @@ fi
 
 # b4 from sid: b4 and the two helper modules bookworm lacks; everything
 # else it needs resolves from the system's own suites.
-if ! b4 --version 2>/dev/null | grep -q '^0\.1[4-9]\|^[1-9]'; then
+if ! b4 --version 2>/dev/null | grep '^0\.1[4-9]\|^[1-9]' >/dev/null; then
 	need_root "b4 (from sid)"
 	apt_private_update
 	d=$CACHE/debs/b4

@@ -149,7 +149,7 @@ for s in "${names[@]}"; do
 	# letter) names the 7.3 base and the patch-id of every fix instead, the
 	# trailers b4 writes for a series with dependencies.
 	want=$(sed -n '/^base-commit: /,$p' "$PATCHDIR/$s/0000-cover-letter.patch" | grep -E '^(base-commit|prerequisite-patch-id): ')
-	[ "$(echo "$want" | head -1)" = "base-commit: $(git -C "$KTREE" rev-parse "$base")" ] ||
+	[ "$(echo "$want" | sed -n 1p)" = "base-commit: $(git -C "$KTREE" rev-parse "$base")" ] ||
 		die "patches/$s/0000-cover-letter.patch does not name the base $base: run make export"
 	python3 - "${mails[0]}" "$want" <<'PY' || die "cannot set the base-commit trailers of ${mails[0]}"
 import sys
@@ -197,7 +197,7 @@ for s in "${SERIES_ALL[@]}"; do
 			# What git format-patch --base names for the series as
 			# applied from the emails (git 2.39 computes some of these
 			# ids unlike git patch-id --stable: compare like with like).
-			first=$(git -C "$rt" rev-list --reverse "$from..HEAD" | head -1)
+			first=$(git -C "$rt" rev-list --reverse "$from..HEAD" | sed -n 1p)
 			git -C "$rt" format-patch --stdout --base="$base" "$from..$first" |
 				grep '^prerequisite-patch-id: ' | cut -d' ' -f2 > "$tmp/have"
 			grep '^prerequisite-patch-id: ' "${mails[0]}" | cut -d' ' -f2 > "$tmp/want"

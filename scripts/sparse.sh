@@ -7,7 +7,7 @@
 
 OUT=$CACHE/tools
 if [ -x "$OUT/sparse" ] && [ -z "${REFRESH:-}" ]; then
-	msg "sparse: $("$OUT/sparse" --version 2>&1 | head -1) ($OUT/sparse)"
+	msg "sparse: $("$OUT/sparse" --version 2>&1 | sed -n 1p) ($OUT/sparse)"
 	echo "$OUT/sparse"
 	exit 0
 fi
@@ -19,7 +19,7 @@ rm -rf "$src"; mkdir -p "$src"
 msg "downloading sparse source from sid"
 (cd "$src" && apt-get "${APTOPTS[@]}" -q source sparse >&2) ||
 	die "apt-get source sparse failed; check the network and $APTDIR/sources.list"
-dir=$(find "$src" -mindepth 1 -maxdepth 1 -type d -name 'sparse-*' | head -1)
+dir=$(find "$src" -mindepth 1 -maxdepth 1 -type d -name 'sparse-*' -print -quit)
 [ -n "$dir" ] || die "sparse source did not unpack in $src"
 msg "building $(basename "$dir")"
 # debian/patches points CC at a sid compiler: use the host gcc.
@@ -27,5 +27,5 @@ make -s -C "$dir" -j"$JOBS" CC=gcc sparse >&2 || die "building sparse failed (se
 mkdir -p "$OUT"
 install -m 0755 "$dir/sparse" "$OUT/sparse"
 rm -rf "$src"
-msg "sparse: $("$OUT/sparse" --version 2>&1 | head -1) ($OUT/sparse)"
+msg "sparse: $("$OUT/sparse" --version 2>&1 | sed -n 1p) ($OUT/sparse)"
 echo "$OUT/sparse"

@@ -24,7 +24,7 @@ while read -r f; do
 			echo "missing copy: $f (run 'make export')"; bad=1
 		elif ! cmp -s "$wt/$f" "$TOP/$f"; then
 			echo "differs: $f"
-			diff -u --label "series/$f" --label "repo/$f" "$wt/$f" "$TOP/$f" | head -60
+			diff -u --label "series/$f" --label "repo/$f" "$wt/$f" "$TOP/$f" | sed -n 1,60p
 			bad=1
 		fi
 	elif [ -e "$TOP/$f" ]; then

@@ -93,9 +93,9 @@ fi
 command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
 command -v cpio >/dev/null || fail "cpio not found (apt-get install cpio)"
 busybox=$(command -v busybox || true)
-[ -n "$busybox" ] && file -L "$busybox" | grep -q 'statically linked' ||
+[ -n "$busybox" ] && file -L "$busybox" | grep 'statically linked' >/dev/null ||
 	busybox=/bin/busybox
-file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
+file -L "$busybox" 2>/dev/null | grep 'statically linked' >/dev/null ||
 	fail "a statically linked busybox is needed (apt-get install busybox-static)"
 
 if [ "$mode" = script ]; then

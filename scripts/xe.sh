@@ -65,16 +65,16 @@ for c in "${commits[@]}"; do
 	git -C "$wt" checkout -q --detach "$c"
 	mapfile -t cf < <(git -C "$wt" diff --name-only --diff-filter=AM "$c^" "$c" -- 'drivers/*.c')
 	# a header change compiles every file of the series
-	git -C "$wt" diff --name-only "$c^" "$c" | grep -q '\.h$' && cf=("${files[@]}")
+	git -C "$wt" diff --name-only "$c^" "$c" | grep '\.h$' >/dev/null && cf=("${files[@]}")
 	log=$o.patch$i.log
 	if ! compile "$log" "${cf[@]}"; then
 		echo "  [$i/$n] FAIL $(git -C "$wt" log -1 --format=%s "$c"): does not compile ($log)"
-		grep -E 'error|not built' "$log" | head -10; bad=1; continue
+		grep -E 'error|not built' "$log" | sed -n 1,10p || true; bad=1; continue
 	fi
 	new=$("$TOP/scripts/warnings.py" new "$o.before.keys" "$log" || true)
 	if [ -n "$new" ]; then
 		echo "  [$i/$n] FAIL $(git -C "$wt" log -1 --format=%s "$c"): new diagnostics"
-		echo "$new" | head -10 | sed 's/^/      /'; bad=1; continue
+		echo "$new" | sed -n 1,10p | sed 's/^/      /'; bad=1; continue
 	fi
 	echo "  [$i/$n] ok   $(git -C "$wt" log -1 --format=%s "$c") (${cf[*]:-no C file}; $(( $(date +%s) - t ))s)"
 done

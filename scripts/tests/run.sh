@@ -10,7 +10,7 @@ for t in "$d"/*-test.sh; do
 	if out=$("$t" 2>&1); then
 		echo "ok: $name ($(grep -c '^ok' <<< "$out") checks)"
 	else
-		echo "FAIL: $name"; sed 's/^/    /' <<< "$out" | grep -v '^    ok' | head -30
+		echo "FAIL: $name"; sed 's/^/    /' <<< "$out" | grep -v '^    ok' | sed -n 1,30p
 		bad+=("$name")
 	fi
 done

@@ -110,7 +110,7 @@ PY
 		rc=0; "$vm" --script "$img" "$o" "$tmp/quick.sh" 2>"$tmp/$c.log" || rc=$?
 		gone=$(gone_within "$o" 20)
 		check "$c" 0 "$rc" "$gone"
-		tail -1 "$o/output.txt" | grep -qx 'hmmwalk-vm: exit=0' || { echo "FAIL: $c: no exit line"; fail=1; } ;;
+		[ "$(tail -1 "$o/output.txt")" = 'hmmwalk-vm: exit=0' ] || { echo "FAIL: $c: no exit line"; fail=1; } ;;
 	crash)
 		# rdinit= names a program that does not exist: the kernel panics.
 		rc=0; VM_APPEND=rdinit=/nonexistent "$vm" --script "$img" "$o" "$tmp/quick.sh" 2>"$tmp/$c.log" || rc=$?
