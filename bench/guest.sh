@@ -5,11 +5,14 @@
 #   MODE=cmp  the workload both kernels run (base versus patched): walk
 #             counts and timing of plain HMM_DMIRROR_MIGRATE_TO_DEV on
 #             present 4 KiB pages and on THPs (PLAIN_SIZES/PLAIN_REPS; the series' kernel
-#             also runs the one walk, interleaved), then HMM_RUNS runs of
+#             also runs the one walk, interleaved), hmm_range_fault()
+#             without REQ_MIGRATE (faulting and snapshot), then HMM_RUNS runs of
 #             hmm-tests' benchmark_thp_migration from the kernel's tree;
 #   MODE=seq  (series only) two walks versus one: walk counts per scenario
 #             (WALK_SIZE), then every scenario and size (SIZES/REPS, CAPS:
-#             largest size per scenario, REPCAPS: most repetitions).
+#             largest size per scenario, REPCAPS: most repetitions), then
+#             the one walk against the in-tree drivers' sequences
+#             (DRV_SIZES/DRV_REPS, CAPS).
 . ./params
 phase() { echo "I phase $1 $(cut -d' ' -f1 /proc/uptime)"; }
 
@@ -23,6 +26,9 @@ if [ "$MODE" = seq ]; then
 	# -g: the whole-migration runs also time the setup functions.
 	./hmm-bench seq -s "$SIZES" -r "$REPS" -m "$CAPS" -R "$REPCAPS" -g
 	phase seq
+	# The one walk against xe's, amdkfd's and nouveau's sequences.
+	./hmm-bench drivers -s "$DRV_SIZES" -r "$DRV_REPS" -m "$CAPS"
+	phase drivers
 	exit 0
 fi
 
@@ -32,6 +38,9 @@ one=
 phase walks
 ./hmm-bench plain -s "$PLAIN_SIZES" -r "$PLAIN_REPS" -c present,thp $one -g
 phase plain
+# hmm_range_fault() without HMM_PFN_REQ_MIGRATE: faulting and snapshot.
+./hmm-bench hrf -s "$PLAIN_SIZES" -r "$PLAIN_REPS" -g
+phase hrf
 # hmm-tests' own benchmark, from this kernel's tree.
 i=1
 while [ "$i" -le "$HMM_RUNS" ]; do

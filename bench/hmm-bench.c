@@ -5,13 +5,18 @@
  * HMM_DMIRROR_MIGRATE_FAULT_TWO_WALKS) and in one walk
  * (hmm_range_fault(REQ_FAULT | REQ_MIGRATE), HMM_DMIRROR_MIGRATE_ON_FAULT),
  * and plain migrate_vma_setup() migration (HMM_DMIRROR_MIGRATE_TO_DEV, the
- * only one the base kernel has).  Runs as root inside the bench VM; prints
- * one raw line per measurement, scripts/benchreport.py does the statistics.
+ * only one the base kernel has, and what nouveau calls per chunk), and the
+ * calls of xe's and amdkfd's fault handlers in their order
+ * (HMM_DMIRROR_MIGRATE_LIKE_XE, HMM_DMIRROR_MIGRATE_LIKE_AMDKFD).  Runs as
+ * root inside the bench VM; prints one raw line per measurement,
+ * scripts/benchreport.py does the statistics.
  *
  *   hmm-bench info
  *   hmm-bench seq   [-s SIZES] [-r REPS] [-c SCENARIOS] [-m SCN=MiB,...]
  *                   [-R SCN=N,...] [-g]
  *   hmm-bench plain [-s SIZES] [-r REPS] [-c present,thp] [-o] [-g]
+ *   hmm-bench drivers [-s SIZES] [-r REPS] [-c SCENARIOS] [-m SCN=MiB,...]
+ *   hmm-bench hrf   [-s SIZES] [-r REPS] [-g]
  *   hmm-bench walks [-s SIZE]  [-c SCENARIOS] [-p]
  *
  * SIZES are MiB, comma separated; REPS is one count or one per size; -m
@@ -21,13 +26,20 @@
  * tracer (depth 1: hmm_range_fault, migrate_vma_setup, migrate_vma_pages,
  * migrate_vma_finalize) during the whole-migration runs.  "walks" counts
  * calls of the page-table walk entry points (and of handle_mm_fault) with
- * kprobe events; -p: the plain sequence only (base kernel).
+ * kprobe events, and the MMU notifier invalidations they cause; -p: the
+ * plain sequence only (base kernel).  "drivers" times the whole migration
+ * of the one walk against the three drivers' sequences, interleaved, the
+ * order rotating per repetition.  "hrf" times hmm_range_fault() without
+ * HMM_PFN_REQ_MIGRATE, as both kernels have it: HMM_DMIRROR_READ (faulting)
+ * on present and never-touched pages, HMM_DMIRROR_SNAPSHOT on present pages.
  *
  * Output lines:
  *   T <scenario> <MiB> <seq> <phase> <rep> <ms> <ret> <cpages> [<func>=<us>...]
- *   W <scenario> <MiB> <seq> <phase> <probe>=<hits>...
+ *   W <scenario> <MiB> <seq> <phase> ret=<ret> <probe>=<hits>... [migrate_invalidations=<n>]
  *   I <key> <value>
- * seq: two, one, plain; phase: setup (SETUP_ONLY: collect, then put
+ * phase "drivers": a whole migration of the drivers mode.
+ * seq: two, one, plain, xe, amdkfd, xe-one-walk (xe's with MIGRATE_VMA_FAULT,
+ * as the xe RFC calls it), hrf-fault, hrf-snapshot; phase: setup (SETUP_ONLY: collect, then put
  * everything back) or whole (fault + migrate + read back through the device).
  */
 #define _GNU_SOURCE
@@ -46,17 +58,22 @@
 #include <time.h>
 #include <unistd.h>
 
-/* lib/test_hmm_uapi.h of the series (the base has 0x02 and 0x08 only). */
+/* lib/test_hmm_uapi.h of the series (the base has 0x00-0x09 only). */
 struct hmm_dmirror_cmd {
 	uint64_t addr, ptr, npages, cpages, faults;
 };
+#define HMM_DMIRROR_READ		_IOWR('H', 0x00, struct hmm_dmirror_cmd)
 #define HMM_DMIRROR_MIGRATE_TO_DEV	_IOWR('H', 0x02, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_SNAPSHOT		_IOWR('H', 0x04, struct hmm_dmirror_cmd)
 #define HMM_DMIRROR_FLAGS		_IOWR('H', 0x08, struct hmm_dmirror_cmd)
 #define HMM_DMIRROR_MIGRATE_ON_FAULT	_IOWR('H', 0x0a, struct hmm_dmirror_cmd)
 #define HMM_DMIRROR_MIGRATE_FAULT_TWO_WALKS _IOWR('H', 0x0b, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_MIGRATE_LIKE_XE	_IOWR('H', 0x0d, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_MIGRATE_LIKE_AMDKFD	_IOWR('H', 0x0e, struct hmm_dmirror_cmd)
 #define HMM_DMIRROR_FLAG_NO_COMPOUND	(1ULL << 1)
 #define HMM_DMIRROR_FLAG_READ_FAULT	(1ULL << 2)
 #define HMM_DMIRROR_FLAG_SETUP_ONLY	(1ULL << 3)
+#define HMM_DMIRROR_FLAG_SETUP_FAULT	(1ULL << 4)
 
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
@@ -67,6 +84,8 @@ struct hmm_dmirror_cmd {
 #define TRACEFS "/sys/kernel/tracing"
 
 static long pagesz;
+/* the phase printed for whole migrations: "whole", or "drivers" in that mode */
+static const char *whole_phase = "whole";
 static int dev_fd = -1;
 static char *readback;		/* HMM ioctls copy the device's view here */
 static size_t readback_len;
@@ -75,8 +94,12 @@ enum scn { PRESENT, UNTOUCHED, ZEROPAGE, ROFILE, COW, THP, THP_SPLIT, SWAP, NSCN
 static const char *const scn_name[NSCN] = {
 	"present", "untouched", "zeropage", "rofile", "cow", "thp", "thp-split", "swap",
 };
-enum seq { TWO, ONE, PLAIN };
-static const char *const seq_name[] = { "two", "one", "plain" };
+enum seq { TWO, ONE, PLAIN, XE, KFD, XE1, NSEQ, HRF_FAULT = NSEQ, HRF_SNAPSHOT };
+static const char *const seq_name[] = {
+	"two", "one", "plain", "xe", "amdkfd", "xe-one-walk", "hrf-fault", "hrf-snapshot",
+};
+/* what the base kernel has too */
+#define BASE_SEQ(q) ((q) == PLAIN || (q) == HRF_FAULT || (q) == HRF_SNAPSHOT)
 
 static void die(const char *what)
 {
@@ -253,9 +276,12 @@ static const char *const probe_funcs[] = {
 	"__walk_page_range",
 	/* what the sequences call, and the faults they take */
 	"hmm_range_fault", "migrate_vma_setup", "handle_mm_fault",
+	/* every MMU notifier invalidation, the migrations' own included */
+	"__mmu_notifier_invalidate_range_start",
 };
 #define NPROBE (sizeof(probe_funcs) / sizeof(probe_funcs[0]))
 static int probe_ok[NPROBE];
+static int migrate_probe_ok;
 
 static void probes_setup(void)
 {
@@ -273,8 +299,43 @@ static void probes_setup(void)
 		if (!probe_ok[i])
 			printf("I noprobe %s\n", probe_funcs[i]);
 	}
+	/*
+	 * MMU_NOTIFY_MIGRATE invalidations: the same function with the event
+	 * of its struct mmu_notifier_range (mm, start, end, flags, event) and
+	 * a filter; kprobe_profile counts every hit, filtered or not, so
+	 * these are counted in the trace buffer.
+	 */
+	migrate_probe_ok =
+		!tfs_write("kprobe_events",
+			   "p:hb/inval_migrate __mmu_notifier_invalidate_range_start ev=+28(%di):u32\n", 1) &&
+		!tfs_write("events/hb/inval_migrate/filter", "ev == 6", 0);
+	if (!migrate_probe_ok)
+		printf("I noprobe inval_migrate\n");
 	if (tfs_write("events/hb/enable", "1", 0))
 		fprintf(stderr, "hmm-bench: cannot enable the kprobe events\n");
+}
+
+static void migrate_count_start(void)
+{
+	if (!migrate_probe_ok)
+		return;
+	tfs_write("trace", "", 0);
+	tfs_write("tracing_on", "1", 0);
+}
+
+static long migrate_count_stop(void)
+{
+	char *buf, *p;
+	long n = 0;
+
+	if (!migrate_probe_ok)
+		return -1;
+	tfs_write("tracing_on", "0", 0);
+	buf = tfs_read("trace");
+	for (p = buf; p && (p = strstr(p, " inval_migrate:")); p++)
+		n++;
+	free(buf);
+	return n;
 }
 
 static void probes_teardown(void)
@@ -492,6 +553,11 @@ static const unsigned long seq_req[] = {
 	HMM_DMIRROR_MIGRATE_FAULT_TWO_WALKS,
 	HMM_DMIRROR_MIGRATE_ON_FAULT,
 	HMM_DMIRROR_MIGRATE_TO_DEV,
+	HMM_DMIRROR_MIGRATE_LIKE_XE,
+	HMM_DMIRROR_MIGRATE_LIKE_AMDKFD,
+	HMM_DMIRROR_MIGRATE_LIKE_XE,	/* with HMM_DMIRROR_FLAG_SETUP_FAULT */
+	HMM_DMIRROR_READ,	/* hmm_range_fault(REQ_FAULT), 64 pages a call */
+	HMM_DMIRROR_SNAPSHOT,	/* hmm_range_fault() without faulting */
 };
 
 static void measure(enum scn s, size_t len, enum seq q, int setup, int rep,
@@ -508,9 +574,11 @@ static void measure(enum scn s, size_t len, enum seq q, int setup, int rep,
 		flags |= HMM_DMIRROR_FLAG_SETUP_ONLY;
 	if (s == THP_SPLIT)
 		flags |= HMM_DMIRROR_FLAG_NO_COMPOUND;
-	if (q != PLAIN && set_flags(flags))
+	if (q == XE1)
+		flags |= HMM_DMIRROR_FLAG_SETUP_FAULT;
+	if (!BASE_SEQ(q) && set_flags(flags))
 		die("HMM_DMIRROR_FLAGS");
-	if (q == PLAIN)
+	if (BASE_SEQ(q))
 		set_flags(0);	/* the series' kernel; 7.3 refuses it */
 	if (trace)
 		graph_start();
@@ -521,7 +589,7 @@ static void measure(enum scn s, size_t len, enum seq q, int setup, int rep,
 		graph_stop(us, calls);
 	release(&r);
 	printf("T %s %zu %s %s %d %.3f %d %llu", scn_name[s], len / MiB,
-	       seq_name[q], setup ? "setup" : "whole", rep, t1 - t0, ret,
+	       seq_name[q], setup ? "setup" : whole_phase, rep, t1 - t0, ret,
 	       (unsigned long long)cpages);
 	if (trace && graph_on)
 		for (i = 0; i < NGRAPH; i++)
@@ -747,6 +815,44 @@ int main(int argc, char **argv)
 				}
 			}
 		}
+	} else if (!strcmp(mode, "drivers")) {
+		/* the one walk and the drivers' sequences, whole migrations */
+		static const enum seq dq[] = { ONE, XE, KFD, PLAIN, XE1 };
+		const int nd = sizeof(dq) / sizeof(dq[0]);
+
+		whole_phase = "drivers";
+		if (!cflag)
+			for (i = 0; i < NSCN; i++)
+				on[i] = i == PRESENT || i == UNTOUCHED || i == ZEROPAGE ||
+					i == COW || i == SWAP || i == THP;
+		for (i = 0; i < NSCN; i++) {
+			if (!on[i])
+				continue;
+			for (si = 0; si < nsizes; si++) {
+				int n = reps[si < nreps ? si : nreps - 1], rep, k;
+				size_t len = sizes[si] * MiB;
+
+				if (maxsize[i] && sizes[si] > maxsize[i])
+					continue;
+				if (maxreps[i] && n > maxreps[i])
+					n = maxreps[i];
+				checked_thp = checked_swap = 0;
+				for (rep = 0; rep < n; rep++)
+					for (k = 0; k < nd; k++)
+						measure(i, len, dq[(rep + k) % nd], 0, rep, 0);
+			}
+		}
+	} else if (!strcmp(mode, "hrf")) {
+		for (si = 0; si < nsizes; si++) {
+			int n = reps[si < nreps ? si : nreps - 1], rep;
+			size_t len = sizes[si] * MiB;
+
+			for (rep = 0; rep < n; rep++) {
+				measure(PRESENT, len, HRF_SNAPSHOT, 0, rep, graph);
+				measure(PRESENT, len, HRF_FAULT, 0, rep, graph);
+				measure(UNTOUCHED, len, HRF_FAULT, 0, rep, graph);
+			}
+		}
 	} else if (!strcmp(mode, "walks")) {
 		unsigned long h0[NPROBE], h1[NPROBE];
 		size_t len = sizes[0] * MiB, k;
@@ -754,7 +860,7 @@ int main(int argc, char **argv)
 		graph_teardown();
 		probes_setup();
 		for (i = 0; i < NSCN; i++) {
-			int nq = plain_only ? 1 : 3, qi, ph;
+			int nq = plain_only ? 1 : NSEQ, qi, ph;
 
 			if (!on[i] || (plain_only && i != PRESENT))
 				continue;
@@ -768,8 +874,10 @@ int main(int argc, char **argv)
 				for (ph = 1; ph >= 0; ph--) {
 					struct region r;
 					uint64_t cpages;
+					long nmig;
 					uint64_t flags = (ph ? HMM_DMIRROR_FLAG_SETUP_ONLY : 0) |
-						(i == THP_SPLIT ? HMM_DMIRROR_FLAG_NO_COMPOUND : 0);
+						(i == THP_SPLIT ? HMM_DMIRROR_FLAG_NO_COMPOUND : 0) |
+						(q == XE1 ? HMM_DMIRROR_FLAG_SETUP_FAULT : 0);
 					int ret;
 
 					if (q == PLAIN && ph)
@@ -780,7 +888,9 @@ int main(int argc, char **argv)
 					if (q == PLAIN)
 						set_flags(0);
 					probes_read(h0);
+					migrate_count_start();
 					ret = do_cmd(seq_req[q], &r, &cpages);
+					nmig = migrate_count_stop();
 					probes_read(h1);
 					release(&r);
 					printf("W %s %zu %s %s ret=%d", scn_name[i],
@@ -790,6 +900,8 @@ int main(int argc, char **argv)
 						if (probe_ok[k])
 							printf(" %s=%lu", probe_funcs[k],
 							       h1[k] - h0[k]);
+					if (nmig >= 0)
+						printf(" migrate_invalidations=%ld", nmig);
 					printf("\n");
 				}
 			}
@@ -802,7 +914,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	graph_teardown();
-	if (!plain_only && strcmp(mode, "plain"))
+	if (!plain_only && strcmp(mode, "plain") && strcmp(mode, "hrf"))
 		set_flags(0);
 	return 0;
 }

@@ -1625,7 +1625,112 @@ enum dmirror_fault_walk {
 	DMIRROR_ONE_WALK,	/* hmm_range_fault() with HMM_PFN_REQ_MIGRATE */
 	DMIRROR_TWO_WALKS,	/* hmm_range_fault(), then migrate_vma_setup() */
 	DMIRROR_SETUP_FAULT,	/* migrate_vma_setup() with MIGRATE_VMA_FAULT */
+	DMIRROR_LIKE_XE,	/* what xe's GPU fault handler calls */
+	DMIRROR_LIKE_AMDKFD,	/* what amdkfd's retry fault handler calls */
 };
+
+/*
+ * Fault in and mirror [start, end) the way a driver maps a range for its
+ * device after migrating it (drm_gpusvm_get_pages(),
+ * amdgpu_hmm_range_get_pages()): hmm_range_fault() with HMM_PFN_REQ_FAULT,
+ * the pages of this device reported as they are, until no invalidation
+ * raced with it.  @pfns has room for the range.  The caller holds the mmap
+ * lock.  A read-only page of this device to map for write (COW-shared after
+ * fork(), or write-protected by mprotect()) goes back to system memory
+ * first, where the write fault breaks COW: for that the mmap lock is
+ * dropped, and *@dropped says so (VMAs the caller looked up are stale).
+ */
+static int dmirror_fault_and_map(struct dmirror *dmirror, unsigned long start,
+				 unsigned long end, unsigned long *pfns,
+				 bool write, bool *dropped)
+{
+	struct mm_struct *mm = dmirror->notifier.mm;
+	struct hmm_dmirror_cmd cmd = {
+		.addr = start,
+		.npages = (end - start) >> PAGE_SHIFT,
+	};
+	struct hmm_range range = {
+		.notifier = &dmirror->notifier,
+		.start = start,
+		.end = end,
+		.hmm_pfns = pfns,
+		.default_flags = HMM_PFN_REQ_FAULT |
+				 (write ? HMM_PFN_REQ_WRITE : 0),
+		.dev_private_owner = dmirror->mdevice,
+	};
+	unsigned long timeout =
+		jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	int ret;
+
+again:
+	for (;;) {
+		if (time_after(jiffies, timeout))
+			return -EBUSY;
+		range.notifier_seq = mmu_interval_read_begin(range.notifier);
+		ret = hmm_range_fault(&range);
+		if (ret == -EBUSY)
+			continue;
+		if (ret)
+			return ret;
+		mutex_lock(&dmirror->mutex);
+		if (!mmu_interval_read_retry(range.notifier,
+					     range.notifier_seq))
+			break;
+		mutex_unlock(&dmirror->mutex);
+	}
+	ret = dmirror_do_fault(dmirror, &range);
+	mutex_unlock(&dmirror->mutex);
+	if (ret != -EAGAIN)
+		return ret;
+	*dropped = true;
+	mmap_read_unlock(mm);
+	ret = dmirror_migrate_to_system(dmirror, &cmd);
+	mmap_read_lock(mm);
+	if (ret)
+		return ret;
+	goto again;
+}
+
+/*
+ * What hmm_range_fault() reports for the collection must be what src holds
+ * (include/linux/hmm.h): HMM_PFN_MIGRATE exactly where src has
+ * MIGRATE_PFN_MIGRATE (the entries a compound one stands for included),
+ * with HMM_PFN_VALID, the same page and its write bit where src has a page,
+ * without HMM_PFN_VALID for a hole.  A driver that zero-fills what is
+ * reported as a hole would lose data otherwise.
+ */
+static bool dmirror_output_matches_src(const unsigned long *hmm_pfns,
+				       const struct migrate_vma *args)
+{
+	unsigned long npages = (args->end - args->start) >> PAGE_SHIFT;
+	unsigned long i, j, nr;
+
+	for (i = 0; i < npages; i += nr) {
+		unsigned long src = args->src[i];
+		struct page *page = migrate_pfn_to_page(src);
+
+		nr = 1;
+		if ((src & MIGRATE_PFN_MIGRATE) && (src & MIGRATE_PFN_COMPOUND))
+			nr = min(npages - i, 1UL << (PMD_SHIFT - PAGE_SHIFT));
+		for (j = 0; j < nr; j++) {
+			unsigned long h = hmm_pfns[i + j];
+
+			if (!(src & MIGRATE_PFN_MIGRATE)) {
+				if (h & HMM_PFN_MIGRATE)
+					return false;
+				continue;
+			}
+			if (!(h & HMM_PFN_MIGRATE) ||
+			    !(h & HMM_PFN_VALID) != !page)
+				return false;
+			if (page &&
+			    (hmm_pfn_to_page(h) != folio_page(page_folio(page), j) ||
+			     !(h & HMM_PFN_WRITE) != !(src & MIGRATE_PFN_WRITE)))
+				return false;
+		}
+	}
+	return true;
+}
 
 /*
  * Fault in [addr, end), at most one PMD, collect it for migration the way
@@ -1652,11 +1757,13 @@ static int dmirror_migrate_on_fault_chunk(struct dmirror *dmirror,
 		.dev_private_owner = dmirror->mdevice,
 	};
 	u64 flags = READ_ONCE(dmirror->flags);
+	bool write = !(flags & HMM_DMIRROR_FLAG_READ_FAULT);
+	bool dropped = false;
 	struct vm_area_struct *vma;
 	unsigned long map_seq;
-	int ret;
+	int ret, bad = 0;
 
-	if (!(flags & HMM_DMIRROR_FLAG_READ_FAULT))
+	if (write)
 		range.default_flags |= HMM_PFN_REQ_WRITE;
 
 	for (;;) {
@@ -1682,11 +1789,46 @@ static int dmirror_migrate_on_fault_chunk(struct dmirror *dmirror,
 			range.default_flags |= HMM_PFN_REQ_MIGRATE;
 			range.migrate = args;
 			ret = hmm_range_fault(&range);
+			/* migrated as usual, then reported as -EIO */
+			if (!ret && !dmirror_output_matches_src(bufs, args))
+				bad = -EIO;
 			break;
 		case DMIRROR_TWO_WALKS:
 			ret = hmm_range_fault(&range);
 			if (!ret)
 				ret = migrate_vma_setup(args);
+			break;
+		case DMIRROR_LIKE_XE:
+			/*
+			 * drm_pagemap_migrate_to_devmem() migrates all or
+			 * nothing, without faulting; when something could not
+			 * be collected, xe faults the range in with
+			 * drm_gpusvm_get_pages() and migrates again, once.
+			 * Converted to the one walk, it asks migrate_vma_setup()
+			 * to fault what it cannot collect.
+			 */
+			if (flags & HMM_DMIRROR_FLAG_SETUP_FAULT)
+				args->flags |= MIGRATE_VMA_FAULT;
+			ret = migrate_vma_setup(args);
+			if (ret || dmirror_migrated_all(args))
+				break;
+			migrate_vma_finalize(args);
+			dropped = false;
+			ret = dmirror_fault_and_map(dmirror, addr, end, bufs,
+						    write, &dropped);
+			/* args->vma may be gone: start over */
+			if (!ret && dropped)
+				ret = -EBUSY;
+			if (!ret)
+				ret = migrate_vma_setup(args);
+			if (ret || dmirror_migrated_all(args))
+				break;
+			/* Given up: the device maps system memory. */
+			migrate_vma_finalize(args);
+			return 0;
+		case DMIRROR_LIKE_AMDKFD:
+			/* svm_migrate_vma_to_vram(): what it can, no fault */
+			ret = migrate_vma_setup(args);
 			break;
 		default:
 			if (!(flags & HMM_DMIRROR_FLAG_READ_FAULT))
@@ -1710,6 +1852,22 @@ static int dmirror_migrate_on_fault_chunk(struct dmirror *dmirror,
 	if (ret)
 		return ret;
 
+	if (walk == DMIRROR_LIKE_XE || walk == DMIRROR_LIKE_AMDKFD) {
+		/*
+		 * These drivers map the range for the device afterwards with
+		 * a walk of its own, faulting in what was not migrated
+		 * (svm_range_validate_and_map() for amdkfd).
+		 */
+		if (!(flags & HMM_DMIRROR_FLAG_SETUP_ONLY)) {
+			dmirror_migrate_alloc_and_copy(args, dmirror);
+			migrate_vma_pages(args);
+		}
+		migrate_vma_finalize(args);
+		if (flags & HMM_DMIRROR_FLAG_SETUP_ONLY)
+			return 0;
+		return dmirror_fault_and_map(dmirror, addr, end, bufs, write,
+					     &dropped);
+	}
 	if (!(flags & HMM_DMIRROR_FLAG_SETUP_ONLY)) {
 		dmirror_migrate_alloc_and_copy(args, dmirror);
 		migrate_vma_pages(args);
@@ -1728,7 +1886,7 @@ static int dmirror_migrate_on_fault_chunk(struct dmirror *dmirror,
 		dmirror_map_device_range(dmirror, addr, end, bufs);
 		ret = 0;
 	}
-	return ret;
+	return ret ? ret : bad;
 }
 
 static int dmirror_migrate_on_fault(struct dmirror *dmirror,
@@ -2092,6 +2250,13 @@ static long dmirror_fops_unlocked_ioctl(struct file *filp,
 	case HMM_DMIRROR_MIGRATE_SETUP_FAULT:
 		ret = dmirror_migrate_on_fault(dmirror, &cmd,
 					       DMIRROR_SETUP_FAULT);
+		break;
+	case HMM_DMIRROR_MIGRATE_LIKE_XE:
+		ret = dmirror_migrate_on_fault(dmirror, &cmd, DMIRROR_LIKE_XE);
+		break;
+	case HMM_DMIRROR_MIGRATE_LIKE_AMDKFD:
+		ret = dmirror_migrate_on_fault(dmirror, &cmd,
+					       DMIRROR_LIKE_AMDKFD);
 		break;
 	default:
 		return -EINVAL;

@@ -51,15 +51,32 @@ struct hmm_dmirror_cmd {
 #define HMM_DMIRROR_MIGRATE_ON_FAULT	_IOWR('H', 0x0a, struct hmm_dmirror_cmd)
 #define HMM_DMIRROR_MIGRATE_FAULT_TWO_WALKS _IOWR('H', 0x0b, struct hmm_dmirror_cmd)
 #define HMM_DMIRROR_MIGRATE_SETUP_FAULT	_IOWR('H', 0x0c, struct hmm_dmirror_cmd)
+/*
+ * The same, with the calls of in-tree drivers in their order, to compare
+ * them with the one walk: HMM_DMIRROR_MIGRATE_LIKE_XE migrates all or nothing
+ * with migrate_vma_setup(), and when something could not be collected faults
+ * the range in with hmm_range_fault() and tries once more;
+ * HMM_DMIRROR_MIGRATE_LIKE_AMDKFD migrates what migrate_vma_setup() collects.
+ * Both then map the range with hmm_range_fault(HMM_PFN_REQ_FAULT), which
+ * faults in what stayed in system memory.
+ */
+#define HMM_DMIRROR_MIGRATE_LIKE_XE	_IOWR('H', 0x0d, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_MIGRATE_LIKE_AMDKFD	_IOWR('H', 0x0e, struct hmm_dmirror_cmd)
 
 #define HMM_DMIRROR_FLAG_FAIL_ALLOC	(1ULL << 0)
-/* For the three ioctls above: */
+/* For the five ioctls above: */
 /* migrate THPs as 4 KiB pages (no MIGRATE_VMA_SELECT_COMPOUND) */
 #define HMM_DMIRROR_FLAG_NO_COMPOUND	(1ULL << 1)
 /* fault for read, not for write */
 #define HMM_DMIRROR_FLAG_READ_FAULT	(1ULL << 2)
 /* stop after collecting: put everything back, migrate nothing */
 #define HMM_DMIRROR_FLAG_SETUP_ONLY	(1ULL << 3)
+/*
+ * HMM_DMIRROR_MIGRATE_LIKE_XE: pass MIGRATE_VMA_FAULT to migrate_vma_setup(),
+ * as xe does once it faults and migrates in one walk
+ * (drm_pagemap_migrate_details.fault)
+ */
+#define HMM_DMIRROR_FLAG_SETUP_FAULT	(1ULL << 4)
 
 /*
  * Values returned in hmm_dmirror_cmd.ptr for HMM_DMIRROR_SNAPSHOT.

@@ -301,52 +301,37 @@ static void migrate_vma_collect_hole(struct migrate_vma *migrate,
  * @fault_page: struct page associated with the fault if any
  *
  * If @folio is not the folio containing @fault_page, the caller must hold a
- * reference on @folio. The helper consumes that reference.
+ * reference on @folio. The helper consumes that reference.  If it is, the
+ * caller holds it locked and referenced, and after the split holds the folio
+ * that @fault_page is in locked and referenced instead.
+ *
+ * It never sleeps on a folio lock: the walk calls it with other folios
+ * collected, that is locked.
  *
  * Return: 0 on success, -EAGAIN if @folio is locked by someone else, the error
- * of split_folio() otherwise.
+ * of the split otherwise.
  */
 static int migrate_vma_split_folio(struct folio *folio,
 				   struct page *fault_page)
 {
-	int ret;
 	struct folio *fault_folio = fault_page ? page_folio(fault_page) : NULL;
-	struct folio *new_fault_folio = NULL;
+	int ret;
 
-	/* Never sleep on a folio lock with other folios collected */
-	if (folio != fault_folio && !folio_trylock(folio)) {
+	/*
+	 * The folio of the fault: the split leaves the caller's lock and
+	 * reference on the part that @fault_page is in, and unlocks the others.
+	 */
+	if (folio == fault_folio)
+		return split_huge_page(fault_page);
+
+	if (!folio_trylock(folio)) {
 		folio_put(folio);
 		return -EAGAIN;
 	}
-
 	ret = split_folio(folio);
-	if (ret) {
-		if (folio != fault_folio) {
-			folio_unlock(folio);
-			folio_put(folio);
-		}
-		return ret;
-	}
-
-	new_fault_folio = fault_page ? page_folio(fault_page) : NULL;
-
-	/*
-	 * Ensure the lock is held on the correct
-	 * folio after the split
-	 */
-	if (!new_fault_folio) {
-		folio_unlock(folio);
-		folio_put(folio);
-	} else if (folio != new_fault_folio) {
-		if (new_fault_folio != fault_folio) {
-			folio_get(new_fault_folio);
-			folio_lock(new_fault_folio);
-		}
-		folio_unlock(folio);
-		folio_put(folio);
-	}
-
-	return 0;
+	folio_unlock(folio);
+	folio_put(folio);
+	return ret;
 }
 
 /*

@@ -22,7 +22,8 @@
 # default rofile=8,cow=64,swap=64: the one walk is slow there),
 # BENCH_REPCAPS (most repetitions, default cow=3), BENCH_PLAIN_SIZES
 # (64,256,512), BENCH_PLAIN_REPS (5,5,3), BENCH_WALK_SIZE (8),
-# BENCH_HMM_RUNS (per VM run, 2), BENCH_CMP_ROUNDS (2),
+# BENCH_HMM_RUNS (per VM run, 2), BENCH_DRV_SIZES (the drivers' sequences,
+# 2,64,256), BENCH_DRV_REPS (5,5,3), BENCH_CMP_ROUNDS (2),
 # BENCH_ONLY=base|patched (that kernel's runs only), BENCH_NO_BUILD=1 (use
 # the built kernels as they are), BENCH_REPORT_ONLY=1 (only regenerate the
 # report from bench/raw).  The VM runs take scripts/vm.sh's settings
@@ -142,6 +143,8 @@ REPCAPS=${BENCH_REPCAPS:-cow=3}
 PLAIN_SIZES=${BENCH_PLAIN_SIZES:-64,256,512}
 PLAIN_REPS=${BENCH_PLAIN_REPS:-5,5,3}
 WALK_SIZE=${BENCH_WALK_SIZE:-8}
+DRV_SIZES=${BENCH_DRV_SIZES:-2,64,256}
+DRV_REPS=${BENCH_DRV_REPS:-5,5,3}
 HMM_RUNS=${BENCH_HMM_RUNS:-2}
 EOT
 	msg "$kind kernel, $name: VM run ($(elapsed))"

@@ -4,7 +4,9 @@
 # runs cmp1 and cmp2 of each kernel with only the 64 MiB plain migrations,
 # and seq with only 8 and 64 MiB, repetitions 0-2 everywhere; the 64 MiB
 # COW one-walk whole migration of repetition 1 given ioctl return -14, so
-# that a left-out repetition is marked), with analysis.md; the report must
+# that a left-out repetition is marked; plus, from the 2026-12-03 run, the
+# drivers' sequences of seq and the hmm_range_fault() runs of cmp1 and
+# cmp2 at 2 and 64 MiB, repetitions 0-2), with analysis.md; the report must
 # be bench-report-fixture/expected.md exactly.  BENCHREPORT= tests another
 # benchreport.py.  Regenerate expected.md (after an intended change of the
 # report) with: bench-report-test.sh --update

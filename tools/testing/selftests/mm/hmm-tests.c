@@ -2755,6 +2755,105 @@ TEST_F(hmm, migrate_on_fault_swap)
 }
 
 /*
+ * The in-tree drivers' sequences (HMM_DMIRROR_MIGRATE_LIKE_XE and
+ * HMM_DMIRROR_MIGRATE_LIKE_AMDKFD) on present, never-touched and swapped-out
+ * memory: the device reads the data back either way.  xe's migrates every
+ * page (it faults in what migrate_vma_setup() could not collect, then tries
+ * again; converted to the one walk, migrate_vma_setup() faults it in);
+ * amdkfd's migrates what migrate_vma_setup() collects and maps the
+ * swapped-out pages from system memory, after faulting them in.
+ */
+TEST_F(hmm, migrate_like_drivers)
+{
+	/* xe's twice: as it is, and with the one walk (the xe RFC) */
+	static const unsigned long ioctls[] = {
+		HMM_DMIRROR_MIGRATE_LIKE_XE,
+		HMM_DMIRROR_MIGRATE_LIKE_XE,
+		HMM_DMIRROR_MIGRATE_LIKE_AMDKFD,
+	};
+	static const uint64_t flags[] = { 0, HMM_DMIRROR_FLAG_SETUP_FAULT, 0 };
+	enum { PRESENT, UNTOUCHED, SWAPPED, NSCENARIOS };
+	unsigned char local = HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL;
+	unsigned long npages, size, i, m, sc, swapped, ondev;
+	unsigned long psize = self->page_size;
+	struct hmm_buffer *buffer;
+	unsigned char *snap;
+	bool swap_tested = false;
+	int *ptr, *data;
+	int ret;
+
+	if (hmm_is_coherent_type(variant->device_number))
+		local = HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL;
+	npages = ALIGN(HMM_BUFFER_SIZE, self->page_size) >> self->page_shift;
+	size = npages << self->page_shift;
+	snap = malloc(npages);
+	ASSERT_NE(snap, NULL);
+
+	for (m = 0; m < ARRAY_SIZE(ioctls); m++) {
+		for (sc = 0; sc < NSCENARIOS; sc++) {
+			buffer = hmm_buffer_alloc(size, size,
+						  PROT_READ | PROT_WRITE,
+						  MAP_PRIVATE | MAP_ANONYMOUS,
+						  -1);
+			ASSERT_NE(buffer, NULL);
+			ret = madvise(buffer->ptr, size, MADV_NOHUGEPAGE);
+			ASSERT_EQ(ret, 0);
+			memset(buffer->mirror, 0xA5, size);
+			if (sc != UNTOUCHED)
+				for (i = 0, ptr = buffer->ptr;
+				     i < size / sizeof(*ptr); ++i)
+					ptr[i] = i;
+			swapped = 0;
+			if (sc == SWAPPED) {
+				ret = madvise(buffer->ptr, size, MADV_PAGEOUT);
+				for (i = 0; !ret && i < npages; i++)
+					swapped += hmm_page_swapped(buffer->ptr +
+								    i * psize,
+								    self->page_shift) == 1;
+				if (!swapped) {
+					/* no swap device: nothing to test */
+					hmm_buffer_free(buffer);
+					continue;
+				}
+				swap_tested = true;
+			}
+
+			ASSERT_EQ(hmm_set_flags(self->fd, flags[m]), 0);
+			ret = hmm_dmirror_cmd(self->fd, ioctls[m], buffer,
+					      npages);
+			ASSERT_EQ(hmm_set_flags(self->fd, 0), 0);
+			ASSERT_EQ(ret, 0);
+			ASSERT_EQ(buffer->cpages, npages);
+			for (i = 0, ptr = buffer->mirror;
+			     i < size / sizeof(*ptr); ++i)
+				ASSERT_EQ(ptr[i], sc == UNTOUCHED ? 0 : (int)i);
+
+			/* Where the pages are, before the CPU touches them. */
+			data = buffer->mirror;
+			buffer->mirror = snap;
+			ret = hmm_dmirror_cmd(self->fd, HMM_DMIRROR_SNAPSHOT,
+					      buffer, npages);
+			buffer->mirror = data;
+			ASSERT_EQ(ret, 0);
+			for (i = 0, ondev = 0; i < npages; i++)
+				ondev += (snap[i] & 0xF0) == local;
+			/* amdkfd's migrate_vma_setup() skips swap entries */
+			if (ioctls[m] == HMM_DMIRROR_MIGRATE_LIKE_AMDKFD)
+				ondev += swapped;
+			ASSERT_EQ(ondev, npages);
+
+			for (i = 0, ptr = buffer->ptr;
+			     i < size / sizeof(*ptr); ++i)
+				ASSERT_EQ(ptr[i], sc == UNTOUCHED ? 0 : (int)i);
+			hmm_buffer_free(buffer);
+		}
+	}
+	free(snap);
+	if (!swap_tested)
+		SKIP(return, "no page could be swapped out (no swap device?)");
+}
+
+/*
  * A THP migrates whole with MIGRATE_VMA_SELECT_COMPOUND, and split without.
  */
 TEST_F(hmm, migrate_on_fault_thp)
@@ -4287,6 +4386,99 @@ TEST_F_TIMEOUT(hmm, migrate_setup_fault_mm_race, 60)
 {
 	hmm_mm_race(_metadata, self->fd, self->page_size, self->page_shift,
 		    HMM_DMIRROR_MIGRATE_SETUP_FAULT);
+}
+
+/*
+ * THPs split and collapsed under the one walk: a thread keeps making part of
+ * a PMD read-only and writable again (which splits the PMD mapping, so the
+ * PMD changes between the walk's lockless read and its collection under
+ * the lock), collapsing the range into THPs again and paging a quarter of
+ * it out, while the test migrates the range to the device with the one walk
+ * and back.  test_hmm checks each time that what hmm_range_fault() reports
+ * is what src holds (-EIO otherwise); calls may fail otherwise (-EPERM
+ * while read-only), none may hang, and the data stays.
+ */
+struct hmm_thp_race {
+	char *ptr;
+	unsigned long size;
+	int stop;
+};
+
+static void *hmm_thp_race_thread(void *arg)
+{
+	struct hmm_thp_race *race = arg;
+	unsigned long pmd = race->size / 2, n = 0;
+
+	while (!__atomic_load_n(&race->stop, __ATOMIC_RELAXED)) {
+		switch (n++ % 3) {
+		case 0:
+			mprotect(race->ptr + pmd / 4, pmd / 2, PROT_READ);
+			usleep(50);
+			mprotect(race->ptr + pmd / 4, pmd / 2,
+				 PROT_READ | PROT_WRITE);
+			break;
+		case 1:
+			/* may be unsupported or fail: best effort */
+			madvise(race->ptr, race->size, MADV_COLLAPSE);
+			break;
+		default:
+			madvise(race->ptr + pmd, pmd / 2, MADV_PAGEOUT);
+			break;
+		}
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(hmm, migrate_on_fault_thp_race, 60)
+{
+	struct hmm_thp_race race = { .stop = 0 };
+	unsigned long npages, size, pmd, i, rounds = 0, done = 0;
+	struct hmm_buffer *buffer;
+	struct timespec t0, t1;
+	pthread_t thread;
+	void *old_ptr;
+	int *ptr, ret;
+
+	pmd = read_pmd_pagesize();
+	if (!pmd)
+		SKIP(return, "THP not available");
+	size = 2 * pmd;
+	npages = size >> self->page_shift;
+	buffer = hmm_buffer_alloc(size + pmd, size, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	ASSERT_NE(buffer, NULL);
+	/* The aligned part, which hmm_fault_migrate_check() reads back */
+	old_ptr = buffer->ptr;
+	buffer->ptr = (void *)ALIGN((uintptr_t)buffer->ptr, pmd);
+	buffer->size = size;
+	ASSERT_EQ(madvise(buffer->ptr, size, MADV_HUGEPAGE), 0);
+	for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+		ptr[i] = i;
+	race.ptr = buffer->ptr;
+	race.size = size;
+	ASSERT_EQ(pthread_create(&thread, NULL, hmm_thp_race_thread, &race),
+		  0);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		ret = hmm_one_walk_check(self->fd, buffer, npages);
+		ASSERT_TRUE(ret == 0 || ret == -EPERM || ret == -EBUSY ||
+			    ret == -ENOENT);
+		done += !ret;
+		ret = hmm_migrate_dev_to_sys(self->fd, buffer, npages);
+		ASSERT_EQ(ret, 0);
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (t1.tv_sec - t0.tv_sec < 2);
+	__atomic_store_n(&race.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(thread, NULL);
+	TH_LOG("%lu rounds, %lu migrated", rounds, done);
+	for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+		ASSERT_EQ(ptr[i], i);
+	ASSERT_EQ(hmm_one_walk_check(self->fd, buffer, npages), 0);
+	buffer->ptr = old_ptr;
+	buffer->size = size + pmd;
+	hmm_buffer_free(buffer);
 }
 
 TEST_HARNESS_MAIN
