@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what the workbench needs on Debian bookworm (or newer): build
-# dependencies, QEMU with qboot, busybox, ccache; b4 from sid (architecture
-# all, through the private apt configuration; the system's sources are not
-# changed); sparse built from sid's source package.  make and make check
+# dependencies, QEMU with qboot, busybox, ccache; b4 from the system's
+# suites; sparse built from sid's source package (through the private apt
+# configuration; the system's sources are not changed).  make and make check
 # run it first: when everything is there it installs nothing and needs no
 # privilege (about 2 s); otherwise it needs root, or sudo.
 . "$(dirname "$0")/common.sh"
@@ -35,17 +35,22 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 [ -f /usr/share/qemu/qboot.rom ] || die "qboot.rom missing from /usr/share/qemu (package qemu-system-x86 / qemu-system-data)"
 
-# b4 from sid: b4 and the two helper modules bookworm lacks; everything
-# else it needs resolves from the system's own suites.
-if ! b4 --version 2>/dev/null | grep '^0\.1[4-9]\|^[1-9]' >/dev/null; then
-	need_root "b4 (from sid)"
-	apt_private_update
-	d=$CACHE/debs/b4
-	mkdir -p "$d"
-	(cd "$d" && rm -f ./*.deb && apt-get "${APTOPTS[@]}" -q download b4 python3-ezgb python3-liblore >&2) ||
-		die "downloading b4 from sid failed; check the network and $APTDIR/sources.list"
-	$SUDO apt-get -q -y install --no-install-recommends "$d"/*.deb >&2 ||
-		die "installing b4 failed; see the messages above"
+# b4: the one whose `b4 prep` works with this system's python3 and
+# pygit2, from the system's own suites (bookworm: 0.12).  sid's 0.16, say,
+# cannot import b4.ez with bookworm's pygit2; it is replaced.
+if ! /usr/bin/python3 -c 'import b4.ez' 2>/dev/null; then
+	need_root "b4 (from the system's suites)"
+	v=$(apt-cache madison b4 2>/dev/null | awk -F'|' 'NR == 1 { gsub(/ /, "", $2); print $2 }')
+	if [ -z "$v" ]; then
+		$SUDO apt-get -q update >&2 || die "apt-get update failed"
+		v=$(apt-cache madison b4 2>/dev/null | awk -F'|' 'NR == 1 { gsub(/ /, "", $2); print $2 }')
+	fi
+	[ -n "$v" ] || die "no b4 in the system's apt sources: add Debian's main suite"
+	msg "installing b4 $v from the system's suites (b4 prep needs one that imports b4.ez)"
+	$SUDO apt-get -q -y install --allow-downgrades --no-install-recommends "b4=$v" >&2 ||
+		die "installing b4 $v failed; see the messages above"
+	/usr/bin/python3 -c 'import b4.ez' ||
+		die "b4 $v is installed but /usr/bin/python3 cannot import b4.ez: b4 prep will not work"
 fi
 msg "b4 $(b4 --version 2>/dev/null)"
 

@@ -42,24 +42,11 @@ for s in "${names[@]}"; do
 done
 base=$(base_rev)
 
-# b4 prep needs b4.ez, which b4 0.16 (from sid) cannot import with
-# bookworm's pygit2; bookworm's own b4 0.12 can, and is enough here.
+# b4 prep needs a b4 that imports b4.ez with the system's python3 and
+# pygit2: make deps installs one from the system's suites (bookworm: 0.12).
+command -v b4 >/dev/null && /usr/bin/python3 -c 'import b4.ez' 2>/dev/null ||
+	die "b4 prep cannot run with the installed b4 (it cannot import b4.ez): run make deps, which installs the b4 of the system's suites"
 b4cmd=(b4)
-if ! command -v b4 >/dev/null || ! /usr/bin/python3 -c 'import b4.ez' 2>/dev/null; then
-	d=$CACHE/b4-bookworm
-	if [ ! -f "$d/ok" ]; then
-		msg "fetching bookworm's b4 (b4 prep cannot run with the installed one)"
-		rm -rf "$d"; mkdir -p "$d"
-		(cd "$d" && apt-get -q download "b4/bookworm" >&2) ||
-			{ [ "$(id -u)" = 0 ] && apt-get -q update >&2 &&
-			  (cd "$d" && apt-get -q download "b4/bookworm" >&2); } ||
-			die "apt-get download b4/bookworm failed: run apt-get update, or install a b4 whose 'b4 prep' works"
-		dpkg-deb -x "$d"/b4_*.deb "$d/root"
-		touch "$d/ok"
-	fi
-	b4cmd=(env "PYTHONPATH=$d/root/usr/lib/python3/dist-packages" /usr/bin/python3
-	       -c 'import sys; from b4.command import cmd; sys.argv[0] = "b4"; sys.exit(cmd())')
-fi
 msg "b4 $("${b4cmd[@]}" --version 2>/dev/null)"
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
