@@ -177,12 +177,20 @@ static unsigned int hmm_pte_need_fault(const struct hmm_vma_walk *hmm_vma_walk,
 	return 0;
 }
 
+/* Can any entry of the range need a fault? */
+static bool hmm_may_fault(const struct hmm_vma_walk *hmm_vma_walk)
+{
+	const struct hmm_range *range = hmm_vma_walk->range;
+
+	return ((range->default_flags | range->pfn_flags_mask) &
+		HMM_PFN_REQ_FAULT) && !hmm_vma_walk->nofault;
+}
+
 static unsigned int
 hmm_range_need_fault(const struct hmm_vma_walk *hmm_vma_walk,
 		     const unsigned long hmm_pfns[], unsigned long npages,
 		     unsigned long cpu_flags)
 {
-	struct hmm_range *range = hmm_vma_walk->range;
 	unsigned int required_fault = 0;
 	unsigned long i;
 
@@ -191,8 +199,7 @@ hmm_range_need_fault(const struct hmm_vma_walk *hmm_vma_walk,
 	 * not allow for individual pages to be faulted, then
 	 * hmm_pte_need_fault() will always return 0.
 	 */
-	if (!((range->default_flags | range->pfn_flags_mask) &
-	      HMM_PFN_REQ_FAULT) || hmm_vma_walk->nofault)
+	if (!hmm_may_fault(hmm_vma_walk))
 		return 0;
 
 	for (i = 0; i < npages; ++i) {
@@ -928,8 +935,9 @@ static void hmm_migrate_sync_pfns(unsigned long *hmm_pfns,
 }
 
 /*
- * Open the MMU_NOTIFY_MIGRATE range from hmm_vma_walk->last to the end, once
- * the walk reached the first entry whose collection unmaps a page.
+ * Open the MMU_NOTIFY_MIGRATE range from hmm_vma_walk->last to the end: once
+ * the walk reached the first entry whose collection unmaps a page, or before
+ * the walk when that is all the same (see hmm_migrate_open_first()).
  */
 static int hmm_migrate_open(struct hmm_vma_walk *hmm_vma_walk,
 			    struct mmu_notifier_range *nrange)
@@ -954,6 +962,21 @@ static int hmm_migrate_open(struct hmm_vma_walk *hmm_vma_walk,
 	hmm_vma_walk->collecting = true;
 	hmm_vma_walk->collected = true;
 	return 0;
+}
+
+/*
+ * Should the MMU_NOTIFY_MIGRATE range open before the walk, over the whole
+ * range?  Opening it at the first page the collection unmaps keeps the
+ * caller's notifier_seq valid for what the walk reports before that, and
+ * fires no invalidation for a range that is only faulted.  Without a
+ * notifier and without faults (migrate_vma_setup() without
+ * MIGRATE_VMA_FAULT) neither matters, and opening first, as that function
+ * always did, lets the walk run once instead of stopping at that page.
+ */
+static bool hmm_migrate_open_first(const struct hmm_vma_walk *hmm_vma_walk)
+{
+	return hmm_vma_walk->migrate && !hmm_vma_walk->range->notifier &&
+	       !hmm_may_fault(hmm_vma_walk);
 }
 
 /*
@@ -1717,6 +1740,10 @@ static int hmm_range_fault_locked(struct hmm_range *range, bool *locked)
 
 	mmap_assert_locked(mm);
 
+	/* Without a notifier there is no sequence to check: it cannot fail */
+	if (hmm_migrate_open_first(&hmm_vma_walk))
+		hmm_migrate_open(&hmm_vma_walk, &nrange);
+
 	do {
 		/*
 		 * If range is no longer valid force retry.  Once it collected
@@ -1798,10 +1825,11 @@ static int hmm_range_fault_locked(struct hmm_range *range, bool *locked)
  * needs, then collects the whole range again without faulting.  The
  * collection fires one MMU_NOTIFY_MIGRATE invalidation, with
  * @range->migrate->pgmap_owner as owner, when it reaches the first page it
- * unmaps, and @range->notifier_seq is only checked until then: the driver's
- * notifier sets its sequence for that invalidation as for any other, and
- * the entries collected are kept stable by their migration entries and
- * folio locks instead.  On success the caller goes on with
+ * unmaps (before the walk, over the whole range, when there is no notifier
+ * and nothing to fault), and @range->notifier_seq is only checked until
+ * then: the driver's notifier sets its sequence for that invalidation as for
+ * any other, and the entries collected are kept stable by their migration
+ * entries and folio locks instead.  On success the caller goes on with
  * migrate_vma_pages() and migrate_vma_finalize() before it drops the mmap
  * lock; on error nothing stays collected: every page is mapped back,
  * unlocked and released.  See Documentation/mm/hmm.rst.

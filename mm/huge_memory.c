@@ -2483,7 +2483,12 @@ static inline void zap_deposited_table(struct mm_struct *mm, pmd_t *pmd)
 static void zap_huge_pmd_folio(struct mm_struct *mm, struct vm_area_struct *vma,
 		pmd_t pmdval, struct folio *folio, bool is_present)
 {
-	const bool is_device_private = folio_is_device_private(folio);
+	/*
+	 * The entry, not the folio: a migration entry to a device private
+	 * folio (migrating back to system memory) holds no mapping.
+	 */
+	const bool is_device_private = !is_present &&
+				       pmd_is_device_private_entry(pmdval);
 
 	/* Present and device private folios are rmappable. */
 	if (is_present || is_device_private)

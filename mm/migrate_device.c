@@ -526,10 +526,49 @@ abort:
 	return 0;
 }
 
+static bool migrate_vma_own_vma(struct vm_area_struct *vma, void *arg)
+{
+	return vma == arg;
+}
+
+/*
+ * Split the PMD migration entry that try_to_migrate() put in @vma, another
+ * mapping of @folio than the migration's own (a fork()ed child's): the
+ * folio is about to be split, and remove_migration_ptes() cannot map its
+ * small folios from a PMD.
+ */
+static bool migrate_vma_split_pmd_one(struct folio *folio,
+				      struct vm_area_struct *vma,
+				      unsigned long addr, void *arg)
+{
+	DEFINE_FOLIO_VMA_WALK(pvmw, folio, vma, addr, PVMW_MIGRATION);
+	struct mmu_notifier_range range;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, vma->vm_mm,
+				addr & HPAGE_PMD_MASK,
+				(addr & HPAGE_PMD_MASK) + HPAGE_PMD_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
+	while (page_vma_mapped_walk(&pvmw)) {
+		if (pvmw.pte)
+			continue;
+		/* A migration entry: neither freeze nor a reference to drop */
+		split_huge_pmd_locked(vma, pvmw.address, pvmw.pmd, false);
+		page_vma_mapped_walk_done(&pvmw);
+		break;
+	}
+	mmu_notifier_invalidate_range_end(&range);
+	return true;
+}
+
 static int migrate_vma_split_unmapped_folio(struct migrate_vma *migrate,
 					    unsigned long idx, unsigned long addr,
 					    struct folio *folio)
 {
+	struct rmap_walk_control rwc = {
+		.rmap_one = migrate_vma_split_pmd_one,
+		.invalid_vma = migrate_vma_own_vma,
+		.arg = migrate->vma,
+	};
 	unsigned long i;
 	unsigned long pfn;
 	unsigned long flags;
@@ -541,6 +580,7 @@ static int migrate_vma_split_unmapped_folio(struct migrate_vma *migrate,
 	 */
 	folio_get(folio);
 	split_huge_pmd_address(migrate->vma, addr, true);
+	rmap_walk(folio, &rwc);
 	ret = folio_split_unmapped(folio, 0);
 	if (ret)
 		return ret;

@@ -137,6 +137,8 @@ static unsigned long hmm_kunit_pfn(struct mm_struct *mm, unsigned long addr)
 struct hmm_kunit_notifier {
 	struct mmu_interval_notifier mni;
 	int own_migrate;
+	/* Where the last of those started */
+	unsigned long migrate_start;
 };
 
 static bool hmm_kunit_invalidate(struct mmu_interval_notifier *mni,
@@ -146,8 +148,10 @@ static bool hmm_kunit_invalidate(struct mmu_interval_notifier *mni,
 	struct hmm_kunit_notifier *n =
 		container_of(mni, struct hmm_kunit_notifier, mni);
 
-	if (range->event == MMU_NOTIFY_MIGRATE && range->owner == n)
+	if (range->event == MMU_NOTIFY_MIGRATE && range->owner == n) {
 		n->own_migrate++;
+		n->migrate_start = range->start;
+	}
 	mmu_interval_set_seq(mni, cur_seq);
 	return true;
 }
@@ -513,6 +517,39 @@ static void hmm_migrate_test_collect(struct kunit *test)
 	/* One invalidation, which the driver sees as any other */
 	KUNIT_EXPECT_EQ(test, n->own_migrate, 1);
 	KUNIT_EXPECT_TRUE(test, mmu_interval_read_retry(&n->mni, seq));
+	hmm_kunit_restore(test, &m, 4);
+}
+
+/*
+ * Where the collection's invalidation starts: for migrate_vma_setup() without
+ * MIGRATE_VMA_FAULT (no sequence to check, nothing to fault) before the walk,
+ * at the start of the range, so that the walk runs once; when it may fault,
+ * at the first page it unmaps, not at the holes before it.
+ */
+static void hmm_migrate_test_open_first(struct kunit *test)
+{
+	struct hmm_kunit_notifier *n;
+	struct hmm_kunit_migrate m;
+	unsigned long addr;
+
+	addr = hmm_kunit_map(test, 4 * PAGE_SIZE, PAGE_SIZE);
+	hmm_kunit_fill(test, addr + 2 * PAGE_SIZE, 2);
+	n = hmm_kunit_notifier(test, addr, 4 * PAGE_SIZE);
+
+	hmm_kunit_migrate_init(test, &m, addr, 4, 0, MIGRATE_VMA_SELECT_SYSTEM);
+	m.mig.pgmap_owner = n;
+	hmm_kunit_collect(test, &m, true, 0, 4);
+	KUNIT_EXPECT_EQ(test, n->own_migrate, 1);
+	KUNIT_EXPECT_EQ(test, n->migrate_start, addr);
+	hmm_kunit_restore(test, &m, 4);
+
+	n->own_migrate = 0;
+	hmm_kunit_migrate_init(test, &m, addr, 4, 0, MIGRATE_VMA_SELECT_SYSTEM |
+			       MIGRATE_VMA_FAULT);
+	m.mig.pgmap_owner = n;
+	hmm_kunit_collect(test, &m, true, 0, 4);
+	KUNIT_EXPECT_EQ(test, n->own_migrate, 1);
+	KUNIT_EXPECT_EQ(test, n->migrate_start, addr + 2 * PAGE_SIZE);
 	hmm_kunit_restore(test, &m, 4);
 }
 
@@ -1581,6 +1618,7 @@ static struct kunit_case hmm_migrate_test_cases[] = {
 	KUNIT_CASE(hmm_migrate_test_pfn_layout),
 	KUNIT_CASE(hmm_migrate_test_invalid),
 	KUNIT_CASE(hmm_migrate_test_collect),
+	KUNIT_CASE(hmm_migrate_test_open_first),
 	KUNIT_CASE(hmm_migrate_test_locked_folio),
 	KUNIT_CASE(hmm_migrate_test_errors),
 	KUNIT_CASE(hmm_migrate_test_write_fault),

@@ -4177,6 +4177,183 @@ TEST_F_TIMEOUT(hmm, migrate_fail_alloc_race, 60)
 }
 
 /*
+ * Migrate a THP to the device, fork(), and migrate it back while the child
+ * exits.  The migration replaces the child's device private PMD by a PMD
+ * migration entry (try_to_migrate()), which holds neither a mapcount nor a
+ * reference; if zapping it at exit dropped those as for a device private
+ * entry, the device folio would be freed under the migration, and the
+ * parent left with a migration entry that never goes away.  The child
+ * watches its own pagemap entry and exits as soon as it changes; each round
+ * checks that every page of the parent is mapped and holds its data again.
+ * For 2 seconds or 100 rounds; on the private device, skips when the child
+ * never exited in time.
+ */
+TEST_F_TIMEOUT(hmm, migrate_thp_fork_exit_race, 60)
+{
+	unsigned long rounds = 0, hits = 0;
+	struct hmm_buffer *buffer;
+	struct timespec t0;
+	unsigned long npages;
+	unsigned long size;
+	unsigned long i;
+	uint64_t entry;
+	int pipefd[2];
+	void *old_ptr;
+	int pagemap_fd;
+	int status;
+	pid_t pid;
+	int *ptr;
+	int ret;
+	char c;
+
+	size = read_pmd_pagesize();
+	buffer = hmm_buffer_alloc(2 * size, size, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	ASSERT_NE(buffer, NULL);
+	npages = size >> self->page_shift;
+	old_ptr = buffer->ptr;
+	buffer->ptr = (void *)ALIGN((uintptr_t)buffer->ptr, size);
+	for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+		ptr[i] = i;
+	ASSERT_EQ(madvise(buffer->ptr, size, MADV_COLLAPSE), 0);
+
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
+	ASSERT_GE(pagemap_fd, 0);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		ret = hmm_migrate_sys_to_dev(self->fd, buffer, npages);
+		ASSERT_EQ(ret, 0);
+		ASSERT_EQ(buffer->cpages, npages);
+
+		ASSERT_EQ(pipe(pipefd), 0);
+		pid = fork();
+		ASSERT_GE(pid, 0);
+		if (pid == 0) {
+			struct timespec t1;
+			uint64_t first, cur;
+			int fd;
+
+			/* The parent's fd would read the parent's page tables */
+			fd = open("/proc/self/pagemap", O_RDONLY);
+			if (fd < 0)
+				_exit(1);
+			first = pagemap_get_entry(fd, buffer->ptr);
+			/* Now the parent may start migrating */
+			close(pipefd[1]);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			do {
+				cur = pagemap_get_entry(fd, buffer->ptr);
+			} while (cur == first && hmm_elapsed_ms(&t1) < 500);
+			/* 0: exiting with the migration entry in place */
+			_exit(cur != first && !PAGEMAP_PRESENT(cur) ? 0 : 2);
+		}
+		close(pipefd[1]);
+		while (read(pipefd[0], &c, 1) < 0 && errno == EINTR)
+			;
+		close(pipefd[0]);
+
+		ret = hmm_migrate_dev_to_sys(self->fd, buffer, npages);
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		ASSERT_EQ(ret, 0);
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_NE(WEXITSTATUS(status), 1);
+		hits += WEXITSTATUS(status) == 0;
+
+		for (i = 0; i < npages; ++i) {
+			entry = pagemap_get_entry(pagemap_fd, (char *)buffer->ptr +
+						  i * self->page_size);
+			if (!PAGEMAP_PRESENT(entry))
+				TH_LOG("round %lu: page %lu unmapped after migration (%llx)",
+				       rounds, i, (unsigned long long)entry);
+			ASSERT_TRUE(PAGEMAP_PRESENT(entry));
+		}
+		for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+			ASSERT_EQ(ptr[i], i);
+		rounds++;
+	} while (rounds < 100 && hmm_elapsed_ms(&t0) < 2000);
+
+	close(pagemap_fd);
+	buffer->ptr = old_ptr;
+	hmm_buffer_free(buffer);
+	TH_LOG("%lu rounds, the child exited during %lu migrations", rounds,
+	       hits);
+	/*
+	 * A coherent device's THPs are mapped by present PMDs, which the race
+	 * rarely catches as migration entries: there the test only checks
+	 * that an exit at any point of the migration is harmless.
+	 */
+	if (!hits && !hmm_is_coherent_type(variant->device_number))
+		SKIP(return, "the child never exited while its entry was a migration entry");
+}
+
+/*
+ * A THP migrated to the device and shared with a fork()ed child, migrated
+ * back to system memory when no THP can be allocated for it (test_hmm's
+ * HMM_DMIRROR_FLAG_FAIL_ALLOC makes its large allocation fail, so the
+ * migration splits the device folio): the child's PMD migration entry, put
+ * there by try_to_migrate(), must be split with the folio.  Parent and
+ * child then check their data.
+ */
+TEST_F_TIMEOUT(hmm, migrate_thp_fork_split_back, 60)
+{
+	struct hmm_buffer *buffer;
+	unsigned long npages;
+	unsigned long size;
+	unsigned long i;
+	int pipefd[2];
+	void *old_ptr;
+	int status;
+	pid_t pid;
+	int *ptr;
+	int ret;
+	char c;
+
+	size = read_pmd_pagesize();
+	buffer = hmm_buffer_alloc(2 * size, size, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	ASSERT_NE(buffer, NULL);
+	npages = size >> self->page_shift;
+	old_ptr = buffer->ptr;
+	buffer->ptr = (void *)ALIGN((uintptr_t)buffer->ptr, size);
+	for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+		ptr[i] = i;
+	ASSERT_EQ(madvise(buffer->ptr, size, MADV_COLLAPSE), 0);
+	ret = hmm_migrate_sys_to_dev(self->fd, buffer, npages);
+	ASSERT_EQ(ret, 0);
+	ASSERT_EQ(buffer->cpages, npages);
+
+	ASSERT_EQ(pipe(pipefd), 0);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		close(pipefd[1]);
+		while (read(pipefd[0], &c, 1) < 0 && errno == EINTR)
+			;
+		for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+			if (ptr[i] != i)
+				_exit(1);
+		_exit(0);
+	}
+	close(pipefd[0]);
+	ASSERT_EQ(hmm_set_flags(self->fd, HMM_DMIRROR_FLAG_FAIL_ALLOC), 0);
+	ret = hmm_migrate_dev_to_sys(self->fd, buffer, npages);
+	hmm_set_flags(self->fd, 0);
+	/* test_hmm fails this with -ENOMEM on the coherent device: again */
+	if (hmm_is_coherent_type(variant->device_number) && ret == -ENOMEM)
+		ret = hmm_migrate_dev_to_sys(self->fd, buffer, npages);
+	close(pipefd[1]);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_EQ(ret, 0);
+	for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+		ASSERT_EQ(ptr[i], i);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+	buffer->ptr = old_ptr;
+	hmm_buffer_free(buffer);
+}
+
+/*
  * Migrate @buffer to the device with the one walk and check what the device
  * read: 0 when it did, 1 when the data is wrong, or the ioctl's error.
  */
@@ -4479,6 +4656,26 @@ TEST_F_TIMEOUT(hmm, migrate_on_fault_thp_race, 60)
 	buffer->ptr = old_ptr;
 	buffer->size = size + pmd;
 	hmm_buffer_free(buffer);
+}
+
+/*
+ * xe's sequence converted to the one walk (the xe RFC), under the same
+ * races: migrate_vma_setup(MIGRATE_VMA_FAULT), all or nothing, then the
+ * mapping walk of drm_gpusvm_get_pages().
+ */
+TEST_F_TIMEOUT(hmm, migrate_like_xe_mm_race, 60)
+{
+	ASSERT_EQ(hmm_set_flags(self->fd, HMM_DMIRROR_FLAG_SETUP_FAULT), 0);
+	hmm_mm_race(_metadata, self->fd, self->page_size, self->page_shift,
+		    HMM_DMIRROR_MIGRATE_LIKE_XE);
+	ASSERT_EQ(hmm_set_flags(self->fd, 0), 0);
+}
+
+/* amdkfd's sequence under the same races */
+TEST_F_TIMEOUT(hmm, migrate_like_amdkfd_mm_race, 60)
+{
+	hmm_mm_race(_metadata, self->fd, self->page_size, self->page_shift,
+		    HMM_DMIRROR_MIGRATE_LIKE_AMDKFD);
 }
 
 TEST_HARNESS_MAIN
