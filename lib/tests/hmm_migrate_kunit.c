@@ -1586,6 +1586,7 @@ static void name(struct kunit *test)					\
 }
 
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_collect)
+HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_open_first)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_locked_folio)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_errors)
 HMM_KUNIT_NEEDS_MIGRATION(hmm_migrate_test_write_fault)
