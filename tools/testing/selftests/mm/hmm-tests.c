@@ -4177,6 +4177,29 @@ TEST_F_TIMEOUT(hmm, migrate_fail_alloc_race, 60)
 }
 
 /*
+ * A THP of @size (the PMD size) filled with its index, at buffer->ptr of a
+ * buffer twice that size; *old_ptr keeps what hmm_buffer_free() needs back
+ * in buffer->ptr.
+ */
+static struct hmm_buffer *hmm_thp_buffer(struct __test_metadata *_metadata,
+					 unsigned long size, void **old_ptr)
+{
+	struct hmm_buffer *buffer;
+	unsigned long i;
+	int *ptr;
+
+	buffer = hmm_buffer_alloc(2 * size, size, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	ASSERT_NE(buffer, NULL);
+	*old_ptr = buffer->ptr;
+	buffer->ptr = (void *)ALIGN((uintptr_t)buffer->ptr, size);
+	for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+		ptr[i] = i;
+	ASSERT_EQ(madvise(buffer->ptr, size, MADV_COLLAPSE), 0);
+	return buffer;
+}
+
+/*
  * Migrate a THP to the device, fork(), and migrate it back while the child
  * exits.  The migration replaces the child's device private PMD by a PMD
  * migration entry (try_to_migrate()), which holds neither a mapcount nor a
@@ -4207,15 +4230,8 @@ TEST_F_TIMEOUT(hmm, migrate_thp_fork_exit_race, 60)
 	char c;
 
 	size = read_pmd_pagesize();
-	buffer = hmm_buffer_alloc(2 * size, size, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS, -1);
-	ASSERT_NE(buffer, NULL);
+	buffer = hmm_thp_buffer(_metadata, size, &old_ptr);
 	npages = size >> self->page_shift;
-	old_ptr = buffer->ptr;
-	buffer->ptr = (void *)ALIGN((uintptr_t)buffer->ptr, size);
-	for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
-		ptr[i] = i;
-	ASSERT_EQ(madvise(buffer->ptr, size, MADV_COLLAPSE), 0);
 
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
 	ASSERT_GE(pagemap_fd, 0);
@@ -4310,15 +4326,8 @@ TEST_F_TIMEOUT(hmm, migrate_thp_fork_split_back, 60)
 	char c;
 
 	size = read_pmd_pagesize();
-	buffer = hmm_buffer_alloc(2 * size, size, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS, -1);
-	ASSERT_NE(buffer, NULL);
+	buffer = hmm_thp_buffer(_metadata, size, &old_ptr);
 	npages = size >> self->page_shift;
-	old_ptr = buffer->ptr;
-	buffer->ptr = (void *)ALIGN((uintptr_t)buffer->ptr, size);
-	for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
-		ptr[i] = i;
-	ASSERT_EQ(madvise(buffer->ptr, size, MADV_COLLAPSE), 0);
 	ret = hmm_migrate_sys_to_dev(self->fd, buffer, npages);
 	ASSERT_EQ(ret, 0);
 	ASSERT_EQ(buffer->cpages, npages);
