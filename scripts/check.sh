@@ -78,31 +78,7 @@ s_apply() {
 }
 s_checkpatch() {
 	[ ${#patches[@]} -gt 0 ] || skip "patches/ holds no series"
-	local allow=$TOP/expect/checkpatch.allow p bad=0 out name line type
-	# checkpatch runs scripts/spdxcheck.py with the python3 on PATH, which
-	# needs ply and git (Debian's python3-ply and python3-git).
-	if ! python3 -c 'import ply, git' 2>/dev/null; then
-		/usr/bin/python3 -c 'import ply, git' 2>/dev/null ||
-			die "python3 lacks ply or git: apt-get install python3-ply python3-git (make deps)"
-		mkdir -p "$WORK/pybin"; ln -sf /usr/bin/python3 "$WORK/pybin/python3"
-		PATH=$WORK/pybin:$PATH
-	fi
-	for p in "${patches[@]}"; do
-		name=$(basename "$p")
-		out=$(cd "$CW" && perl scripts/checkpatch.pl --strict --show-types --no-summary --terse "$p" 2>&1 || true)
-		while IFS= read -r line; do
-			[ -n "$line" ] || continue
-			type=$(echo "$line" | sed -nE 's/^[^:]*:[0-9]*: (ERROR|WARNING|CHECK):([A-Z0-9_]+):.*/\2/p')
-			if [ -n "$type" ] && [ -f "$allow" ] &&
-			   awk -v n="$name" -v t="$type" '!/^#/ && NF >= 3 && $2 == t && (n ~ ("^" $1 "$")) { f = 1 } END { exit !f }' "$allow"; then
-				echo "allowed ($type, expect/checkpatch.allow): $line"
-				continue
-			fi
-			echo "$line"; bad=$((bad + 1))
-		done <<< "$out"
-	done
-	[ $bad = 0 ] || { echo "result: $bad checkpatch --strict reports"; exit 1; }
-	echo "result: ${#patches[@]} patches clean with --strict"
+	"$TOP/scripts/checkpatch.sh" "$CW" "${patches[@]}"
 }
 s_bisect() {
 	need_series

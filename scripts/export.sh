@@ -29,6 +29,7 @@ fi
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 changed=0 total=0
+rewritten=()
 for s in "${SERIES_ALL[@]}"; do
 	dir=$PATCHDIR/$s
 	cover=$dir/0000-cover-letter.patch
@@ -39,6 +40,7 @@ for s in "${SERIES_ALL[@]}"; do
 		case "$f" in */0000-*) ;; *) total=$((total + 1)) ;; esac
 		if [ -f "$dst" ] && same_patch "$f" "$dst"; then continue; fi
 		cp "$f" "$dst"; changed=$((changed + 1))
+		case "$f" in */0000-*) ;; *) rewritten+=("$dst") ;; esac
 	done
 	for f in "$dir"/[0-9][0-9][0-9][0-9]-*.patch; do
 		[ -e "$f" ] || continue
@@ -89,3 +91,10 @@ for d in "${COPY_DIRS[@]}"; do
 	find "$TOP/$d" -depth -type d -empty -delete
 done
 msg "export: $total patches in ${#SERIES_ALL[@]} series ($changed files changed in patches/), ${#keep[@]} post-series copies ($copies changed)"
+# A patch that changed is checked as check step 2 will check it: a reworded
+# commit message is as easy to break as the code.
+if [ ${#rewritten[@]} -gt 0 ]; then
+	msg "checkpatch --strict on the ${#rewritten[@]} rewritten patches"
+	"$TOP/scripts/checkpatch.sh" "$KTREE" "${rewritten[@]}" | grep -v '^allowed ' ||
+		die "a rewritten patch is not checkpatch --strict clean (above); fix it on its branch and export again"
+fi
