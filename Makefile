@@ -19,7 +19,7 @@ unexport KERNEL
 override KERNEL :=
 
 .PHONY: all base tree export verify kernel check kunit kunit-x86 selftest xe \
-	build-patch expect debug bench send deps sparse help clean
+	build-patch expect debug bench profile send deps sparse help clean
 
 all: kernel
 	@echo "==> done: series tree .work/linux (branch $${BRANCH:-hmm-migrate}), VM kernel .work/build/x86, hmm-tests .work/build/x86-tests"
@@ -82,6 +82,11 @@ debug: base
 bench: base
 	$(S)/bench.sh
 
+# Where plain migrate_vma_setup() migration spends its time, base against
+# series (/proc/profile in TCG VMs; not part of check): .work/profile/report.txt.
+profile: base
+	$(S)/profile.sh
+
 # Both series' emails through b4 (nothing sent); SERIES=fixes|feature|xe for one.
 send:
 	SERIES='$(SERIES)' scripts/send.sh $(OUT)
@@ -106,6 +111,7 @@ help:
 	@echo 'make build-patch N=n patch n, counted over both series (the fixes first), built alone, W=1 + sparse'
 	@echo 'make expect          regenerate expect/ from a base-kernel run'
 	@echo 'make bench           benchmarks (bench/results.md)'
+	@echo 'make profile         base vs series, /proc/profile of plain migration (PROF_SIZE= PROF_REPS= PROF_ROUNDS=)'
 	@echo 'make send [SERIES=fixes|feature|xe] [OUT=dir]  b4 emails of the series, nothing sent'
 	@echo 'make xe              the xe RFC patches one by one with DRM_XE, W=1 + sparse (scripts/xe.sh)'
 	@echo 'make deps            install the tools (root or sudo)'

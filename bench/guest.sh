@@ -8,6 +8,9 @@
 #             also runs the one walk, interleaved), hmm_range_fault()
 #             without REQ_MIGRATE (faulting and snapshot), then HMM_RUNS runs of
 #             hmm-tests' benchmark_thp_migration from the kernel's tree;
+#   MODE=prof (make profile) plain HMM_DMIRROR_MIGRATE_TO_DEV on present
+#             4 KiB pages (PLAIN_SIZES/PLAIN_REPS), /proc/profile reset after
+#             the warm-up and printed at the end;
 #   MODE=seq  (series only) two walks versus one: walk counts per scenario
 #             (WALK_SIZE), then every scenario and size (SIZES/REPS, CAPS:
 #             largest size per scenario, REPCAPS: most repetitions), then
@@ -18,6 +21,11 @@ phase() { echo "I phase $1 $(cut -d' ' -f1 /proc/uptime)"; }
 
 ./hmm-bench info
 phase start
+if [ "$MODE" = prof ]; then
+	./hmm-bench plain -s "$PLAIN_SIZES" -r "$PLAIN_REPS" -c present -P
+	phase prof
+	exit 0
+fi
 if [ "$MODE" = seq ]; then
 	# Page-table walks per sequence, one size, every scenario (kprobes).
 	./hmm-bench walks -s "$WALK_SIZE"

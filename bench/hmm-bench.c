@@ -14,10 +14,11 @@
  *   hmm-bench info
  *   hmm-bench seq   [-s SIZES] [-r REPS] [-c SCENARIOS] [-m SCN=MiB,...]
  *                   [-R SCN=N,...] [-g]
- *   hmm-bench plain [-s SIZES] [-r REPS] [-c present,thp] [-o] [-g]
+ *   hmm-bench plain [-s SIZES] [-r REPS] [-c present,thp] [-o] [-g] [-P]
  *   hmm-bench drivers [-s SIZES] [-r REPS] [-c SCENARIOS] [-m SCN=MiB,...]
  *   hmm-bench hrf   [-s SIZES] [-r REPS] [-g]
  *   hmm-bench walks [-s SIZE]  [-c SCENARIOS] [-p]
+ *   hmm-bench prof  reset|dump
  *
  * SIZES are MiB, comma separated; REPS is one count or one per size; -m
  * caps the size of some scenarios (e.g. cow=64), -R their repetitions.
@@ -32,6 +33,11 @@
  * order rotating per repetition.  "hrf" times hmm_range_fault() without
  * HMM_PFN_REQ_MIGRATE, as both kernels have it: HMM_DMIRROR_READ (faulting)
  * on present and never-touched pages, HMM_DMIRROR_SNAPSHOT on present pages.
+ *
+ * -P (any mode but info and prof): reset /proc/profile after the warm-up and
+ * print it at the end, as "prof dump" does.  "prof" resets or prints the kernel's /proc/profile (boot with profile=N,
+ * CONFIG_PROFILING: make profile): "P <shift>", then "p <index> <hits>" for
+ * every non-zero counter (scripts/profreport.py maps them to functions).
  *
  * Output lines:
  *   T <scenario> <MiB> <seq> <phase> <rep> <ms> <ret> <cpages> [<func>=<us>...]
@@ -657,6 +663,36 @@ static void cat(const char *key, const char *path)
 	fclose(f);
 }
 
+/* /proc/profile: one u32 shift, then one u32 counter per 1 << shift bytes. */
+static int prof(const char *what)
+{
+	uint32_t buf[4096];
+	unsigned long idx = 0;
+	ssize_t n, i;
+	int fd;
+
+	fd = open("/proc/profile", strcmp(what, "reset") ? O_RDONLY : O_WRONLY);
+	if (fd < 0)
+		die("/proc/profile (a kernel with CONFIG_PROFILING booted with profile=N)");
+	if (!strcmp(what, "reset")) {
+		/* not sizeof(int) bytes: that would set the multiplier */
+		if (write(fd, "reset\n", 6) != 6)
+			die("reset /proc/profile");
+		close(fd);
+		return 0;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n / 4; i++, idx++) {
+			if (idx == 0)
+				printf("P %u\n", buf[0]);
+			else if (buf[i])
+				printf("p %lu %u\n", idx - 1, buf[i]);
+		}
+	}
+	close(fd);
+	return n < 0;
+}
+
 static void info(void)
 {
 	cat("kernel", "/proc/sys/kernel/osrelease");
@@ -674,7 +710,7 @@ int main(int argc, char **argv)
 	long sizes[16] = { 2, 8, 64, 256, 512 }, reps[16] = { 5 };
 	int nsizes = 5, nreps = 1, on[NSCN] = { 0 }, graph = 0, plain_only = 0;
 	long maxsize[NSCN] = { 0 }, maxreps[NSCN] = { 0 };
-	int with_one = 0, cflag = 0;
+	int with_one = 0, cflag = 0, profile = 0;
 	const char *mode;
 	int opt, i, si;
 	size_t maxlen;
@@ -687,9 +723,10 @@ int main(int argc, char **argv)
 	}
 	mode = argv[1];
 	optind = 2;
-	while ((opt = getopt(argc, argv, "s:r:c:m:R:gpo")) != -1) {
+	while ((opt = getopt(argc, argv, "s:r:c:m:R:gpoP")) != -1) {
 		switch (opt) {
 		case 'o': with_one = 1; break;
+		case 'P': profile = 1; break;
 		case 'm':
 		case 'R': {
 			/* scenario=MiB,...: the largest size for a scenario */
@@ -725,6 +762,8 @@ int main(int argc, char **argv)
 		info();
 		return 0;
 	}
+	if (!strcmp(mode, "prof"))
+		return prof(argc > optind ? argv[optind] : "dump");
 
 	dev_fd = open("/dev/hmm_dmirror0", O_RDWR);
 	if (dev_fd < 0)
@@ -763,6 +802,8 @@ int main(int argc, char **argv)
 		printf("I warmup %zu MiB plain ret=%d %.1f ms\n", maxlen / MiB, ret,
 		       now_ms() - t0);
 	}
+	if (profile && prof("reset"))
+		return 1;
 
 	if (!strcmp(mode, "seq")) {
 		for (i = 0; i < NSCN; i++) {
@@ -916,5 +957,5 @@ int main(int argc, char **argv)
 	graph_teardown();
 	if (!plain_only && strcmp(mode, "plain") && strcmp(mode, "hrf"))
 		set_flags(0);
-	return 0;
+	return profile ? prof("dump") : 0;
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""make profile's report: /proc/profile counters of base and patched VM runs
+mapped to kernel functions.
+
+  profreport.py KIND SYSTEM.MAP OUTPUT.TXT [KIND SYSTEM.MAP OUTPUT.TXT ...]
+
+OUTPUT.TXT is what bench/guest.sh printed in MODE=prof: "T" lines (the
+migrations, as make bench's) and "P <shift>" / "p <index> <hits>" (the
+counters).  Per KIND (base, patched) the ticks of every run are summed per
+function and given per 1000 migrated 4 KiB pages; the table lists the
+functions by how much more (or less) the patched kernel spends there.
+"""
+import bisect
+import collections
+import statistics
+import sys
+
+
+def load_map(path):
+    syms = []
+    stext = None
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            addr, kind, name = int(parts[0], 16), parts[1], parts[2]
+            if name == '_stext':
+                stext = addr
+            if kind in 'tTwW':
+                syms.append((addr, name))
+    if stext is None:
+        sys.exit('profreport: no _stext in %s' % path)
+    syms.sort()
+    return stext, [a for a, _ in syms], [n for _, n in syms]
+
+
+def load_run(path):
+    shift, hits, pages, times = None, collections.Counter(), 0, []
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if not p:
+                continue
+            if p[0] == 'P':
+                shift = int(p[1])
+            elif p[0] == 'p':
+                hits[int(p[1])] += int(p[2])
+            elif p[0] == 'T' and len(p) >= 9 and p[3] == 'plain':
+                pages += int(p[2]) * 256
+                times.append(float(p[6]))
+    if shift is None:
+        sys.exit('profreport: no /proc/profile dump in %s' % path)
+    return shift, hits, pages, times
+
+
+def main(argv):
+    if len(argv) < 3 or len(argv) % 3:
+        sys.exit(__doc__)
+    per = collections.defaultdict(collections.Counter)
+    pages = collections.Counter()
+    times = collections.defaultdict(list)
+    runs = collections.Counter()
+    for i in range(0, len(argv), 3):
+        kind, smap, out = argv[i:i + 3]
+        stext, addrs, names = load_map(smap)
+        shift, hits, npages, t = load_run(out)
+        for idx, n in hits.items():
+            pc = stext + (idx << shift)
+            j = bisect.bisect_right(addrs, pc) - 1
+            per[kind][names[j] if j >= 0 else '?'] += n
+        pages[kind] += npages
+        times[kind] += t
+        runs[kind] += 1
+    kinds = sorted(per)
+    if kinds != ['base', 'patched']:
+        sys.exit('profreport: need base and patched runs, got %s' % kinds)
+    for k in kinds:
+        if not pages[k]:
+            sys.exit('profreport: no migrations in the %s runs' % k)
+    norm = {k: 1000.0 / pages[k] for k in kinds}
+    print('make profile: %d base and %d patched VM runs, %d pages each kind'
+          % (runs['base'], runs['patched'], pages['base']))
+    for k in kinds:
+        print('  %-8s migration ms: median %.1f of %s' % (
+            k, statistics.median(times[k]),
+            ' '.join('%.1f' % x for x in times[k])))
+    print('  patched / base, median migration time: %.3f'
+          % (statistics.median(times['patched']) / statistics.median(times['base'])))
+    tot = {k: sum(per[k].values()) * norm[k] for k in kinds}
+    print('  kernel ticks per 1000 pages: base %.1f, patched %.1f (ratio %.3f)'
+          % (tot['base'], tot['patched'], tot['patched'] / tot['base']))
+    print()
+    print('%-40s %9s %9s %9s' % ('function (ticks per 1000 pages)', 'base',
+                                 'patched', 'diff'))
+    funcs = set(per['base']) | set(per['patched'])
+    rows = [(per['patched'][f] * norm['patched'] - per['base'][f] * norm['base'], f)
+            for f in funcs]
+    rows.sort(key=lambda r: -abs(r[0]))
+    for d, f in rows[:40]:
+        print('%-40s %9.2f %9.2f %+9.2f' % (f[:40], per['base'][f] * norm['base'],
+                                            per['patched'][f] * norm['patched'], d))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
