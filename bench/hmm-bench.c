@@ -36,7 +36,8 @@
  *
  * -P (any mode but info and prof): reset /proc/profile after the warm-up and
  * print it at the end, as "prof dump" does.  "prof" resets or prints the kernel's /proc/profile (boot with profile=N,
- * CONFIG_PROFILING: make profile): "P <shift>", then "p <index> <hits>" for
+ * CONFIG_PROFILING: make profile): "P <step>" (the bytes of
+ * text a counter covers), then "p <index> <hits>" for
  * every non-zero counter (scripts/profreport.py maps them to functions).
  *
  * Output lines:
@@ -663,7 +664,7 @@ static void cat(const char *key, const char *path)
 	fclose(f);
 }
 
-/* /proc/profile: one u32 shift, then one u32 counter per 1 << shift bytes. */
+/* /proc/profile: one u32 step, then one u32 counter per 1 << shift bytes. */
 static int prof(const char *what)
 {
 	uint32_t buf[4096];

@@ -10,8 +10,11 @@
 # and prints /proc/profile.  scripts/profreport.py maps the counters to
 # functions with each kernel's System.map and prints ticks per 1000
 # migrated pages per function, base against patched, and the times of the
-# migrations themselves (the same runs).  Output: $WORK/profile/ (raw runs)
-# and $WORK/profile/report.txt.  VM settings as make bench (VM_ACCEL=tcg).
+# migrations themselves (the same runs).  Output: $WORK/profile/ (raw runs),
+# then, when every run finished, bench/profile/: report.txt (with the
+# command and the kernels' commits) and each run's output.txt as
+# <kind>-<round>.txt (the counters; the System.map of a build of the same
+# commits maps them again).  VM settings as make bench (VM_ACCEL=tcg).
 . "$(dirname "$0")/common.sh"
 
 T0=$(date +%s)
@@ -40,6 +43,7 @@ gcc -static -O2 -Wall -Wextra -o "$BUILD/hmm-bench" "$TOP/bench/hmm-bench.c" ||
 	die "building bench/hmm-bench.c failed"
 
 rm -rf "$out"; mkdir -p "$out"
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 args=()
 for i in $(seq 1 "$rounds"); do
 	for kind in base patched; do
@@ -57,5 +61,20 @@ for i in $(seq 1 "$rounds"); do
 		args+=("$kind" "$r/System.map" "$r/vm/output.txt")
 	done
 done
-python3 "$TOP/scripts/profreport.py" "${args[@]}" | tee "$out/report.txt"
-msg "profile: $out/report.txt ($(elapsed))"
+cmd="make profile"
+for v in $(compgen -e | grep '^PROF_\|^VM_' | sort); do cmd+=" $v=${!v}"; done
+{
+	echo "command: $cmd"
+	echo "base: $(git -C "$base_tree" log -1 --format='%h %s')"
+	echo "patched: $(git -C "$KTREE" log -1 --format='%h %s')$( [ -z "$(git -C "$KTREE" status --porcelain --untracked-files=no)" ] || echo ' (with uncommitted changes)')"
+	echo "fragments: configs/vm.config configs/bench.config configs/profile.config; VM: scripts/vm.sh --script, accel $(cat "$out/base-1/vm/accel"), kernel command line +profile=2"
+	echo "host load before/after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg); took $(elapsed)"
+	echo
+	python3 "$TOP/scripts/profreport.py" "${args[@]}"
+} > "$out/report.txt"
+cat "$out/report.txt"
+dst=$TOP/bench/profile
+rm -rf "$dst"; mkdir -p "$dst"
+cp "$out/report.txt" "$dst/"
+for r in "$out"/*-*/; do r=${r%/}; cp "$r/vm/output.txt" "$dst/$(basename "$r").txt"; done
+msg "profile: bench/profile/report.txt ($(elapsed))"

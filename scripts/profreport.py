@@ -5,8 +5,9 @@ mapped to kernel functions.
   profreport.py KIND SYSTEM.MAP OUTPUT.TXT [KIND SYSTEM.MAP OUTPUT.TXT ...]
 
 OUTPUT.TXT is what bench/guest.sh printed in MODE=prof: "T" lines (the
-migrations, as make bench's) and "P <shift>" / "p <index> <hits>" (the
-counters).  Per KIND (base, patched) the ticks of every run are summed per
+migrations, as make bench's) and "P <step>" / "p <index> <hits>" (the
+counters: /proc/profile's first word is the step, the bytes of kernel text
+each counter covers).  Per KIND (base, patched) the ticks of every run are summed per
 function and given per 1000 migrated 4 KiB pages; the table lists the
 functions by how much more (or less) the patched kernel spends there.
 """
@@ -27,6 +28,9 @@ def load_map(path):
             addr, kind, name = int(parts[0], 16), parts[1], parts[2]
             if name == '_stext':
                 stext = addr
+            if name == '_etext':
+                syms.append((addr, '(after _etext)'))
+                continue
             if kind in 'tTwW':
                 syms.append((addr, name))
     if stext is None:
@@ -36,22 +40,22 @@ def load_map(path):
 
 
 def load_run(path):
-    shift, hits, pages, times = None, collections.Counter(), 0, []
+    step, hits, pages, times = None, collections.Counter(), 0, []
     with open(path) as f:
         for line in f:
             p = line.split()
             if not p:
                 continue
             if p[0] == 'P':
-                shift = int(p[1])
+                step = int(p[1])
             elif p[0] == 'p':
                 hits[int(p[1])] += int(p[2])
             elif p[0] == 'T' and len(p) >= 9 and p[3] == 'plain':
                 pages += int(p[2]) * 256
                 times.append(float(p[6]))
-    if shift is None:
+    if step is None:
         sys.exit('profreport: no /proc/profile dump in %s' % path)
-    return shift, hits, pages, times
+    return step, hits, pages, times
 
 
 def main(argv):
@@ -64,9 +68,9 @@ def main(argv):
     for i in range(0, len(argv), 3):
         kind, smap, out = argv[i:i + 3]
         stext, addrs, names = load_map(smap)
-        shift, hits, npages, t = load_run(out)
+        step, hits, npages, t = load_run(out)
         for idx, n in hits.items():
-            pc = stext + (idx << shift)
+            pc = stext + idx * step
             j = bisect.bisect_right(addrs, pc) - 1
             per[kind][names[j] if j >= 0 else '?'] += n
         pages[kind] += npages
