@@ -35,10 +35,11 @@
  * on present and never-touched pages, HMM_DMIRROR_SNAPSHOT on present pages.
  *
  * -P (any mode but info and prof): reset /proc/profile after the warm-up and
- * print it at the end, as "prof dump" does.  "prof" resets or prints the kernel's /proc/profile (boot with profile=N,
- * CONFIG_PROFILING: make profile): "P <step>" (the bytes of
- * text a counter covers), then "p <index> <hits>" for
- * every non-zero counter (scripts/profreport.py maps them to functions).
+ * print it at the end, as "prof dump" does.  "prof" resets or prints the
+ * kernel's /proc/profile (CONFIG_PROFILING, booted with profile=N: make
+ * profile): "P <step>" (the bytes of text a counter covers), then
+ * "p <index> <hits>" for every non-zero counter (scripts/profreport.py maps
+ * them to functions).
  *
  * Output lines:
  *   T <scenario> <MiB> <seq> <phase> <rep> <ms> <ret> <cpages> [<func>=<us>...]
@@ -664,7 +665,7 @@ static void cat(const char *key, const char *path)
 	fclose(f);
 }
 
-/* /proc/profile: one u32 step, then one u32 counter per 1 << shift bytes. */
+/* /proc/profile: one u32 step, then one u32 counter per step bytes of text. */
 static int prof(const char *what)
 {
 	uint32_t buf[4096];

@@ -65,6 +65,7 @@ def main(argv):
     pages = collections.Counter()
     times = collections.defaultdict(list)
     runs = collections.Counter()
+    perrun = []
     for i in range(0, len(argv), 3):
         kind, smap, out = argv[i:i + 3]
         stext, addrs, names = load_map(smap)
@@ -73,6 +74,12 @@ def main(argv):
             pc = stext + idx * step
             j = bisect.bisect_right(addrs, pc) - 1
             per[kind][names[j] if j >= 0 else '?'] += n
+        rc = collections.Counter()
+        for idx, n in hits.items():
+            pc = stext + idx * step
+            j = bisect.bisect_right(addrs, pc) - 1
+            rc[names[j] if j >= 0 else '?'] += n
+        perrun.append((kind, out, rc, npages))
         pages[kind] += npages
         times[kind] += t
         runs[kind] += 1
@@ -94,6 +101,25 @@ def main(argv):
     tot = {k: sum(per[k].values()) * norm[k] for k in kinds}
     print('  kernel ticks per 1000 pages: base %.1f, patched %.1f (ratio %.3f)'
           % (tot['base'], tot['patched'], tot['patched'] / tot['base']))
+    idle = ('default_idle',)
+    nid = {k: sum(n for f, n in per[k].items() if f not in idle) * norm[k]
+           for k in kinds}
+    print('  the same without default_idle: base %.2f, patched %.2f (diff %+.2f)'
+          % (nid['base'], nid['patched'], nid['patched'] - nid['base']))
+    print()
+    funcs = set(per['base']) | set(per['patched'])
+    top = sorted(funcs, key=lambda f: -abs(per['patched'][f] * norm['patched']
+                                           - per['base'][f] * norm['base']))[:5]
+    print('per run (ticks per 1000 pages): without default_idle; %s'
+          % ', '.join(top))
+    for kind, out, rc, npages in perrun:
+        if not npages:
+            continue
+        n = 1000.0 / npages
+        print('  %-8s %-24s %6.2f  %s' % (
+            kind, out.split('/')[-3] if out.count('/') >= 2 else out,
+            sum(v for f, v in rc.items() if f not in idle) * n,
+            '  '.join('%.3f' % (rc[f] * n) for f in top)))
     print()
     print('%-40s %9s %9s %9s' % ('function (ticks per 1000 pages)', 'base',
                                  'patched', 'diff'))
