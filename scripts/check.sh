@@ -165,22 +165,24 @@ s_variants() {
 }
 kdoc_at() {
 	# kdoc_at COMMIT NAME: no new kernel-doc warning at COMMIT
-	local f files=() bad=0 d=$LOGS/kdoc-base-$2
-	git -C "$CW" checkout -q --detach "$1"
+	# The files are read from git, not checked out: a checkout would
+	# make the next build of the worktree recompile what they touch.
+	local f files=() bad=0 d=$LOGS/kdoc-base-$2 dc=$LOGS/kdoc-$2
 	mapfile -t files < <(touched_files "$CW" "$base" "$1" | grep -E '\.(c|h)$' | grep -v '^tools/' || true)
 	[ ${#files[@]} -gt 0 ] || { echo "$2: no kernel C file touched"; return 0; }
-	rm -rf "$d"; mkdir -p "$d"
+	rm -rf "$d" "$dc"; mkdir -p "$d" "$dc"
 	local have=()
 	for f in "${files[@]}"; do
-		[ -f "$CW/$f" ] || continue
+		git -C "$CW" cat-file -e "$1:$f" 2>/dev/null || continue
 		have+=("$f")
+		mkdir -p "$dc/$(dirname "$f")"; git -C "$CW" show "$1:$f" > "$dc/$f"
 		if git -C "$CW" cat-file -e "$base:$f" 2>/dev/null; then
 			mkdir -p "$d/$(dirname "$f")"; git -C "$CW" show "$base:$f" > "$d/$f"
 		fi
 	done
 	kdoc_keys() { sed -E 's/^(warning|Warning|error|Error): *//; s/:[0-9]+(:[0-9]+)?/:/g; s/ line [0-9]+/ line/g' | sort -u; }
 	(cd "$d" && for f in "${have[@]}"; do [ -f "$f" ] && python3 "$CW/scripts/kernel-doc" -Wall -none "$f" 2>&1; done) | kdoc_keys > "$LOGS/5-$2-base.keys" || true
-	(cd "$CW" && for f in "${have[@]}"; do python3 scripts/kernel-doc -Wall -none "$f" 2>&1; done) > "$LOGS/5-$2.out" || true
+	(cd "$dc" && for f in "${have[@]}"; do python3 "$CW/scripts/kernel-doc" -Wall -none "$f" 2>&1; done) > "$LOGS/5-$2.out" || true
 	while IFS= read -r line; do
 		k=$(echo "$line" | kdoc_keys)
 		[ -n "$k" ] || continue
@@ -194,7 +196,6 @@ s_kerneldoc() {
 	local bad=0
 	[ -z "$fixes_tip" ] || kdoc_at "$fixes_tip" fixes || bad=1
 	kdoc_at "$tip" tip || bad=1
-	git -C "$CW" checkout -q --detach "$tip"
 	[ $bad = 0 ] || { echo "result: new kernel-doc warnings"; exit 1; }
 	echo "result: no new kernel-doc warning at the fixes tip nor at the tip"
 }
@@ -211,14 +212,25 @@ s_kunit() {
 	KUNIT_EXPECT="$TOP/expect/kunit-um.expect" \
 		"$TOP/scripts/kunit.sh" um "$CW" "$BUILD/check-um" commit || rc=$?
 	[ $rc != 77 ] || skip "the series adds no KUnit suite (.kunitconfig)"
-	# x86_64: kunit.py run --arch=x86_64 with the kunitconfig that runs
-	# every case (a kernel of its own); none may skip.  The step 3 kernel
-	# is the KVM probe's guest.
+	# x86_64: the tip's VM kernel, which step 3 built with the suites in
+	# and every option of the kunitconfig that runs every case, booted by
+	# kunit.py exec --arch=x86_64 (make kunit-x86 builds a kunit.py kernel
+	# of its own instead); none may skip.
 	local rc2=0
-	KUNIT_PROBE_IMAGE="$CO/arch/x86/boot/bzImage" KUNIT_NO_SKIP=1 \
-		"$TOP/scripts/kunit.sh" x86 "$CW" "$BUILD/check-kunit-x86_64" commit || rc2=$?
+	"$TOP/scripts/kernel.sh" "$CW" "$CO" "$CO-tests" > "$LOGS/6-kernel.log" 2>&1 ||
+		{ echo "result: the tip's VM kernel does not build ($LOGS/6-kernel.log)"; exit 1; }
+	KUNIT_NO_SKIP=1 "$TOP/scripts/kunit.sh" x86-exec "$CW" "$CO" commit || rc2=$?
 	[ $rc = 0 ] && [ $rc2 = 0 ] || { echo "result: KUnit failed (UML rc $rc, x86_64 rc $rc2)"; exit 1; }
 	echo "result: KUnit passes in UML and on x86_64"
+}
+# pick_accel BZIMAGE: the accelerator every later VM of this check uses
+# (VM_ACCEL), from scripts/vm.sh's probe of BZIMAGE, unless set already:
+# the host's KVM does not change within a check.
+pick_accel() {
+	[ "${VM_ACCEL:-auto}" = auto ] || return 0
+	VM_ACCEL=$("$TOP/scripts/vm.sh" --accel "$1") || VM_ACCEL=tcg
+	export VM_ACCEL
+	echo "QEMU accelerator for the VMs of this check: $VM_ACCEL"
 }
 # vm_step LABEL HMM_TESTS [BZIMAGE]: hmm-tests in the VM on the series tip's
 # kernel (or BZIMAGE), compared with the base's results.
@@ -293,6 +305,11 @@ step 2 checkpatch s_checkpatch
 step 3 bisect s_bisect
 step 4 variants s_variants
 step 5 kernel-doc s_kerneldoc
+# One KVM probe for the VMs of steps 6-8 (step 3 built the tip's kernel).
+if [ -f "$CO/arch/x86/boot/bzImage" ]; then
+	pick_accel "$CO/arch/x86/boot/bzImage" > "$LOGS/accel.log" 2>&1 || true
+	tail -1 "$LOGS/accel.log"
+fi
 step 6 kunit s_kunit
 step 7 selftests s_selftests
 step 8 regression s_regress

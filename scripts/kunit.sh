@@ -4,6 +4,12 @@
 #   kunit.sh x86 [SRC [BUILD_DIR [MODE [FILTER]]]]  x86_64 under QEMU: configure,
 #                                                   build, run
 #   kunit.sh um-build [SRC [BUILD_DIR [MODE]]]      UML: configure and build only
+#   kunit.sh x86-exec SRC BUILD_DIR [MODE [FILTER]] x86_64 under QEMU: run the
+#                                                   kernel already built in
+#                                                   BUILD_DIR (kunit.py exec),
+#                                                   which must have every option
+#                                                   of the x86_64 kunitconfigs
+#                                                   (check step 6: the VM kernel)
 # Defaults: the working tree, $WORK/build/um or $WORK/build/kunit-x86_64.
 # The suites come from the series' .kunitconfig files (MODE "commit": those
 # the commits add; otherwise the working tree's; KUNITCONFIG= overrides):
@@ -20,11 +26,11 @@
 # (expect/kunit-um.expect), so a case that newly skips fails.
 . "$(dirname "$0")/common.sh"
 
-[ $# -ge 1 ] || die "usage: kunit.sh um|x86|um-build [SRC [DIR [MODE [FILTER]]]]"
+[ $# -ge 1 ] || die "usage: kunit.sh um|x86|um-build|x86-exec [SRC [DIR [MODE [FILTER]]]]"
 what=$1 src=${2:-$KTREE} dir=${3:-} mode=${4:-worktree} filter=${5:-}
 src=$(cd "$src" && pwd)
 case "$what" in
-x86) dir=${dir:-$BUILD/kunit-x86_64} arch=x86_64 ;;
+x86|x86-exec) dir=${dir:-$BUILD/kunit-x86_64} arch=x86_64 ;;
 *) dir=${dir:-$BUILD/um} arch= ;;
 esac
 mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
@@ -53,7 +59,16 @@ um-build)
 	kunit build --build_dir="$dir" "${kargs[@]}" --jobs="$JOBS" \
 		--make_options="CC=$cc" --make_options="HOSTCC=$cc" 2>&1 | tee "$out"
 	exit "${PIPESTATUS[0]}" ;;
-x86)
+x86|x86-exec)
+	if [ "$what" = x86-exec ]; then
+		[ -f "$dir/.config" ] && [ -f "$dir/arch/x86/boot/bzImage" ] ||
+			die "no x86_64 kernel built in $dir (.config and arch/x86/boot/bzImage)"
+		for k in "${kcs[@]}"; do
+			m=$(kconfig_missing "$dir" "$k")
+			[ -z "$m" ] || die "the kernel in $dir lacks what $(basename "$k") asks for: $m(add it to its configuration, or use 'kunit.sh x86')"
+		done
+		: "${KUNIT_PROBE_IMAGE:=$dir/arch/x86/boot/bzImage}"
+	fi
 	qemu=(--arch=x86_64) accel=${VM_ACCEL:-auto}
 	if [ "$accel" = auto ]; then
 		accel=tcg
@@ -63,11 +78,19 @@ x86)
 	fi
 	# scripts/bin has the qemu-system-x86_64-tcg wrapper the TCG config names
 	[ "$accel" = kvm ] || { qemu+=(--qemu_config="$TOP/configs/kunit-x86_64-tcg.py"); export PATH="$TOP/scripts/bin:$PATH"; }
-	echo "kunit.py run ${qemu[*]} ${kargs[*]} (QEMU accelerator: $accel)"
-	kunit run "${qemu[@]}" --build_dir="$dir" "${kargs[@]}" --jobs="$JOBS" \
-		--make_options="CC=$cc" --make_options="HOSTCC=$cc" --timeout=900 \
-		--json="$json" ${filter:+"$filter"} 2>&1 | tee "$out"
-	rc=${PIPESTATUS[0]} ;;
+	if [ "$what" = x86-exec ]; then
+		echo "kunit.py exec ${qemu[*]} --build_dir=$dir ${kargs[*]} (QEMU accelerator: $accel)"
+		# No build, so no build lock either.
+		python3 "$src/tools/testing/kunit/kunit.py" exec "${qemu[@]}" --build_dir="$dir" \
+			"${kargs[@]}" --timeout=900 --json="$json" ${filter:+"$filter"} 2>&1 | tee "$out"
+		rc=${PIPESTATUS[0]}
+	else
+		echo "kunit.py run ${qemu[*]} ${kargs[*]} (QEMU accelerator: $accel)"
+		kunit run "${qemu[@]}" --build_dir="$dir" "${kargs[@]}" --jobs="$JOBS" \
+			--make_options="CC=$cc" --make_options="HOSTCC=$cc" --timeout=900 \
+			--json="$json" ${filter:+"$filter"} 2>&1 | tee "$out"
+		rc=${PIPESTATUS[0]}
+	fi ;;
 *) die "unknown: $what" ;;
 esac
 set -e
