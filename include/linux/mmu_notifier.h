@@ -40,8 +40,8 @@ struct mmu_interval_notifier;
  * that the mm refcount is zero and the range is no longer accessible.
  *
  * @MMU_NOTIFY_MIGRATE: used when migrate_vma_setup() or hmm_range_fault() with
- * HMM_PFN_REQ_MIGRATE installs migration entries; owner is the pgmap owner.
- * Interval notifiers call mmu_interval_set_seq() for it as for any event.
+ * HMM_PFN_REQ_MIGRATE installs migration entries; owner, the pgmap owner, lets
+ * a driver tell its own. Interval notifiers still call mmu_interval_set_seq().
  *
  * @MMU_NOTIFY_EXCLUSIVE: conversion of a page table entry to device-exclusive.
  * The owner is initialized to the value provided by the caller of
