@@ -13,6 +13,9 @@
                                    must be in the reason the case gave
                                    ("[SKIPPED] CASE (reason)")
   kunitjson.py check FILE all-pass every case must pass: none may skip
+  kunitjson.py covers FILE EXPECT  every case EXPECT names is reported in FILE
+                                   (whatever its result): a kernel of another
+                                   configuration ran the same cases
 
 A parameterised case passes when all of its parameters pass, and skips when
 all of them skip.
@@ -100,6 +103,14 @@ def main(argv):
         for name, st in sorted(load(argv[2]).items()):
             print(name, st)
         return 0
+    if len(argv) == 4 and argv[1] == 'covers':
+        got = load(argv[2])
+        missing = sorted(set(expectations(argv[3])) - set(got))
+        for name in missing:
+            print(f'  {name}: not reported (named in {argv[3]})')
+        print(f'kunit: {len(got)} cases reported, '
+              f'{len(missing)} of those {argv[3]} names missing')
+        return 1 if missing else 0
     if len(argv) in (4, 5) and argv[1] == 'check':
         got = load(argv[2])
         if not got:

@@ -33,5 +33,15 @@ def walk(g):
 walk(j); json.dump(j, open(sys.argv[2], 'w'))
 PY
 t 1 "a parameter that skips makes its case not all-pass" $k check "$tmp/x1.json" all-pass
+t 0 "x86_64 results report every case expect/kunit-um.expect names" $k covers "$f/kunit-x86.json" "$d/../../expect/kunit-um.expect"
+python3 - "$f/kunit-x86.json" "$tmp/x2.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+def walk(g):
+    g['test_cases'] = [c for c in g.get('test_cases', []) if c['name'] != 'hmm_migrate_test_cow']
+    for s in g.get('sub_groups', []): walk(s)
+walk(j); json.dump(j, open(sys.argv[2], 'w'))
+PY
+t 1 "a case the kernel did not run fails covers" $k covers "$tmp/x2.json" "$d/../../expect/kunit-um.expect"
 t 2 "usage error" $k nonsense
 exit $fail
