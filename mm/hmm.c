@@ -1131,15 +1131,23 @@ hmm_own_device_private_flags(const struct hmm_vma_walk *hmm_vma_walk,
 	return HMM_PFN_VALID;
 }
 
-static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
-			      unsigned long end, pmd_t *pmdp, pte_t *ptep,
-			      unsigned long *hmm_pfn)
+/*
+ * hmm_vma_read_pte() - what hmm_range_fault() reports for @pte, or the fault
+ * it needs
+ *
+ * Sets *@hmm_pfn to the report and *@pagep to the vm_normal_page() of a
+ * present @pte, and returns 0; or returns what the walk must do first: a
+ * fault (HMM_FAULT_PENDING), a wait (HMM_WAIT_MIGRATION), or -EFAULT.  It
+ * returns 0 for every entry when the walk can fault nothing.
+ */
+static int hmm_vma_read_pte(struct mm_walk *walk, unsigned long addr,
+			    unsigned long end, pte_t pte,
+			    unsigned long *hmm_pfn, struct page **pagep)
 {
 	struct hmm_vma_walk *hmm_vma_walk = walk->private;
 	struct hmm_range *range = hmm_vma_walk->range;
 	unsigned int required_fault;
 	unsigned long cpu_flags;
-	pte_t pte = ptep_get(ptep);
 	struct page *page = NULL;
 	uint64_t pfn_req_flags = *hmm_pfn;
 	uint64_t new_pfn_flags = 0;
@@ -1224,7 +1232,8 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 	new_pfn_flags = pte_pfn(pte) | cpu_flags;
 out:
 	*hmm_pfn = (*hmm_pfn & HMM_PFN_INOUT_FLAGS) | new_pfn_flags;
-	return hmm_vma_collect_pte(walk, addr, ptep, page, hmm_pfn);
+	*pagep = page;
+	return 0;
 
 fault:
 	/*
@@ -1236,6 +1245,61 @@ fault:
 	if (hmm_vma_walk->migrate)
 		end = addr + PAGE_SIZE;
 	return hmm_record_fault(addr, end, required_fault, walk);
+}
+
+static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
+			      unsigned long end, pmd_t *pmdp, pte_t *ptep,
+			      unsigned long *hmm_pfn)
+{
+	struct page *page = NULL;
+	int r;
+
+	r = hmm_vma_read_pte(walk, addr, end, ptep_get(ptep), hmm_pfn, &page);
+	if (r)
+		return r;
+	return hmm_vma_collect_pte(walk, addr, ptep, page, hmm_pfn);
+}
+
+/*
+ * Collecting, with nothing to fault, and the range open for collection: then
+ * each entry is collected first, and read for the report only when it was
+ * not collected (the report of a collected entry follows its src entry, see
+ * hmm_pfn_from_mpfn()).  This is migrate_vma_setup()'s walk, at the cost of
+ * the collection alone for the pages it collects.
+ */
+static bool hmm_collect_first(struct hmm_vma_walk *hmm_vma_walk,
+			      unsigned long addr)
+{
+	return hmm_vma_walk->collecting && !hmm_may_fault(hmm_vma_walk) &&
+	       hmm_want_migrate(hmm_vma_walk, addr);
+}
+
+static int hmm_vma_collect_first_pte(struct mm_walk *walk, unsigned long addr,
+				     pte_t *ptep, unsigned long *hmm_pfn)
+{
+	struct hmm_vma_walk *hmm_vma_walk = walk->private;
+	struct migrate_vma *migrate = hmm_vma_walk->migrate;
+	pte_t pte = ptep_get(ptep);
+	struct page *page = NULL;
+	unsigned long mpfn;
+
+	if (pte_present(pte))
+		page = vm_normal_page(walk->vma, addr, pte);
+	mpfn = migrate_vma_collect_pte(migrate, walk->vma, addr, ptep, page,
+				       &hmm_vma_walk->unmapped,
+				       &hmm_vma_walk->split);
+	*migrate_vma_src(migrate, addr) = mpfn;
+	if (hmm_vma_walk->split) {
+		hmm_vma_walk->last = addr;
+		return HMM_SPLIT_FOLIO;
+	}
+	if (mpfn & MIGRATE_PFN_MIGRATE) {
+		*hmm_pfn = hmm_pfn_from_mpfn(*hmm_pfn, mpfn);
+		return 0;
+	}
+	/* Not collected: the PTE is as it was read */
+	return hmm_vma_read_pte(walk, addr, addr + PAGE_SIZE, pte, hmm_pfn,
+				&page);
 }
 
 /*
@@ -1451,11 +1515,21 @@ again:
 		if (!start_pte)
 			goto again;
 	}
-	for (ptep = start_pte; addr < end;
-	     addr += PAGE_SIZE, ptep++, hmm_pfns++) {
-		r = hmm_vma_handle_pte(walk, addr, end, pmdp, ptep, hmm_pfns);
-		if (r)
-			break;
+	ptep = start_pte;
+	if (hmm_collect_first(hmm_vma_walk, addr)) {
+		for (; addr < end; addr += PAGE_SIZE, ptep++, hmm_pfns++) {
+			r = hmm_vma_collect_first_pte(walk, addr, ptep,
+						      hmm_pfns);
+			if (r)
+				break;
+		}
+	} else {
+		for (; addr < end; addr += PAGE_SIZE, ptep++, hmm_pfns++) {
+			r = hmm_vma_handle_pte(walk, addr, end, pmdp, ptep,
+					       hmm_pfns);
+			if (r)
+				break;
+		}
 	}
 	if (r == HMM_FAULT_PENDING && hmm_vma_walk->migrate)
 		hmm_vma_extend_fault(walk, addr, end, ptep, hmm_pfns);

@@ -553,34 +553,45 @@ static void hmm_migrate_test_open_first(struct kunit *test)
 	hmm_kunit_restore(test, &m, 4);
 }
 
-/* A folio someone else holds locked is not collected. */
+/*
+ * A folio someone else holds locked is not collected, and is reported as it
+ * is mapped: by a walk that may fault, which reads each entry before it
+ * collects it, and by one that cannot, which collects first.
+ */
 static void hmm_migrate_test_locked_folio(struct kunit *test)
 {
+	static const unsigned long flags[] = {
+		HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE, 0,
+	};
 	struct hmm_kunit_migrate m;
 	struct folio *locked;
 	unsigned long addr;
+	unsigned int f;
 
-	addr = hmm_kunit_map(test, 3 * PAGE_SIZE, PAGE_SIZE);
-	hmm_kunit_fill(test, addr, 3);
-	hmm_kunit_migrate_init(test, &m, addr, 3, HMM_PFN_REQ_FAULT |
-			       HMM_PFN_REQ_WRITE, MIGRATE_VMA_SELECT_SYSTEM);
-	locked = pfn_folio(m.orig[1]);
-	KUNIT_ASSERT_TRUE(test, folio_trylock(locked));
+	for (f = 0; f < ARRAY_SIZE(flags); f++) {
+		addr = hmm_kunit_map(test, 3 * PAGE_SIZE, PAGE_SIZE);
+		hmm_kunit_fill(test, addr, 3);
+		hmm_kunit_migrate_init(test, &m, addr, 3, flags[f],
+				       MIGRATE_VMA_SELECT_SYSTEM);
+		locked = pfn_folio(m.orig[1]);
+		KUNIT_ASSERT_TRUE(test, folio_trylock(locked));
 
-	hmm_kunit_collect(test, &m, false, 0, 2);
-	hmm_kunit_expect_collected(test, &m, 0, m.orig[0], true);
-	hmm_kunit_expect_collected(test, &m, 2, m.orig[2], true);
-	KUNIT_EXPECT_EQ(test, m.pfns[1], m.orig[1] | HMM_PFN_VALID |
-			HMM_PFN_WRITE);
-	KUNIT_EXPECT_EQ(test, m.mig.src[1], 0);
-	KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(current->mm, addr + PAGE_SIZE),
-			m.orig[1]);
-	KUNIT_EXPECT_EQ(test, folio_ref_count(locked), m.refs[1]);
-	hmm_kunit_migrate_none(&m);
-	/* Its lock is left to its owner */
-	KUNIT_EXPECT_TRUE(test, folio_test_locked(locked));
-	folio_unlock(locked);
-	hmm_kunit_expect_restored(test, &m, 3);
+		hmm_kunit_collect(test, &m, false, 0, 2);
+		hmm_kunit_expect_collected(test, &m, 0, m.orig[0], true);
+		hmm_kunit_expect_collected(test, &m, 2, m.orig[2], true);
+		KUNIT_EXPECT_EQ(test, m.pfns[1], m.orig[1] | HMM_PFN_VALID |
+				HMM_PFN_WRITE);
+		KUNIT_EXPECT_EQ(test, m.mig.src[1], 0);
+		KUNIT_EXPECT_EQ(test, hmm_kunit_pfn(current->mm,
+						    addr + PAGE_SIZE),
+				m.orig[1]);
+		KUNIT_EXPECT_EQ(test, folio_ref_count(locked), m.refs[1]);
+		hmm_kunit_migrate_none(&m);
+		/* Its lock is left to its owner */
+		KUNIT_EXPECT_TRUE(test, folio_test_locked(locked));
+		folio_unlock(locked);
+		hmm_kunit_expect_restored(test, &m, 3);
+	}
 }
 
 /*
