@@ -1480,11 +1480,21 @@ again:
 			goto again;
 
 		/* Never fault a huge zero page a migration replaces. */
-		if (!hmm_pmd_is_hole(walk, addr, pmd)) {
-			r = hmm_vma_handle_pmd(walk, addr, end, hmm_pfns, pmd);
-			if (r)
+		if (hmm_pmd_is_hole(walk, addr, pmd))
+			goto collect_pmd;
+		/* As for PTEs: see hmm_collect_first() */
+		if (hmm_collect_first(hmm_vma_walk, addr)) {
+			r = hmm_vma_collect_pmd(walk, pmdp, addr, end, hmm_pfns);
+			if (r == -EAGAIN || r == -ENOENT)
+				goto again;
+			if (r || (*migrate_vma_src(hmm_vma_walk->migrate, addr) &
+				  MIGRATE_PFN_MIGRATE))
 				return r;
+			return hmm_vma_handle_pmd(walk, addr, end, hmm_pfns, pmd);
 		}
+		r = hmm_vma_handle_pmd(walk, addr, end, hmm_pfns, pmd);
+		if (r)
+			return r;
 		goto collect_pmd;
 	}
 

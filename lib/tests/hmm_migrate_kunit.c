@@ -1152,46 +1152,77 @@ static unsigned long hmm_kunit_thp(struct kunit *test, unsigned long *head)
 	return addr;
 }
 
-/* A THP in a PMD range with SELECT_COMPOUND is collected whole. */
+/*
+ * A THP in a PMD range with SELECT_COMPOUND is collected whole, by a walk that
+ * may fault and by one that cannot, which collects first; one that is locked
+ * is reported as it is mapped.
+ */
 static void hmm_migrate_test_thp_whole(struct kunit *test)
 {
 	const unsigned long order_flags = (unsigned long)
 		(PMD_SHIFT - PAGE_SHIFT) << HMM_PFN_ORDER_SHIFT;
+	static const unsigned long flags[] = {
+		HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE, 0,
+	};
 	struct hmm_kunit_migrate m;
 	unsigned long addr, head, i;
 	struct folio *folio;
+	unsigned int f;
 	int refs;
 	pmd_t pmd;
 
+	for (f = 0; f < ARRAY_SIZE(flags); f++) {
+		addr = hmm_kunit_thp(test, &head);
+		folio = pfn_folio(head);
+		hmm_kunit_migrate_init(test, &m, addr, HMM_KUNIT_PMD_NR,
+				       flags[f], MIGRATE_VMA_SELECT_SYSTEM |
+				       MIGRATE_VMA_SELECT_COMPOUND);
+		refs = folio_ref_count(folio);
+
+		hmm_kunit_collect(test, &m, false, 0, 1);
+		KUNIT_EXPECT_EQ(test, m.mig.src[0], migrate_pfn(head) |
+				MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND |
+				MIGRATE_PFN_WRITE);
+		i = (HMM_KUNIT_PMD_NR - 1) * sizeof(long);
+		KUNIT_EXPECT_NULL(test, memchr_inv(m.mig.src + 1, 0, i));
+		for (i = 0; i < HMM_KUNIT_PMD_NR; i++)
+			KUNIT_EXPECT_EQ(test, m.pfns[i], (head + i) |
+					HMM_PFN_VALID | HMM_PFN_WRITE |
+					HMM_PFN_MIGRATE | order_flags);
+		pmd = hmm_kunit_pmd(current->mm, addr);
+		KUNIT_EXPECT_TRUE(test, pmd_is_migration_entry(pmd));
+		KUNIT_EXPECT_EQ(test, softleaf_to_pfn(softleaf_from_pmd(pmd)),
+				head);
+		KUNIT_EXPECT_EQ(test, folio_order(folio), PMD_SHIFT - PAGE_SHIFT);
+		KUNIT_EXPECT_TRUE(test, folio_test_locked(folio));
+		hmm_kunit_restore(test, &m, HMM_KUNIT_PMD_NR);
+
+		mmap_read_lock(current->mm);
+		pmd = hmm_kunit_pmd(current->mm, addr);
+		mmap_read_unlock(current->mm);
+		KUNIT_EXPECT_TRUE(test, pmd_trans_huge(pmd));
+		KUNIT_EXPECT_EQ(test, folio_ref_count(folio), refs);
+	}
+
+	/* One someone else holds locked is not collected, and reported */
 	addr = hmm_kunit_thp(test, &head);
 	folio = pfn_folio(head);
-	hmm_kunit_migrate_init(test, &m, addr, HMM_KUNIT_PMD_NR,
-			       HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+	hmm_kunit_migrate_init(test, &m, addr, HMM_KUNIT_PMD_NR, 0,
 			       MIGRATE_VMA_SELECT_SYSTEM |
 			       MIGRATE_VMA_SELECT_COMPOUND);
-	refs = folio_ref_count(folio);
-
-	hmm_kunit_collect(test, &m, false, 0, 1);
-	KUNIT_EXPECT_EQ(test, m.mig.src[0], migrate_pfn(head) |
-			MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND |
-			MIGRATE_PFN_WRITE);
-	i = (HMM_KUNIT_PMD_NR - 1) * sizeof(long);
-	KUNIT_EXPECT_NULL(test, memchr_inv(m.mig.src + 1, 0, i));
+	KUNIT_ASSERT_TRUE(test, folio_trylock(folio));
+	hmm_kunit_collect(test, &m, false, 0, 0);
+	i = HMM_KUNIT_PMD_NR * sizeof(long);
+	KUNIT_EXPECT_NULL(test, memchr_inv(m.mig.src, 0, i));
 	for (i = 0; i < HMM_KUNIT_PMD_NR; i++)
 		KUNIT_EXPECT_EQ(test, m.pfns[i], (head + i) | HMM_PFN_VALID |
-				HMM_PFN_WRITE | HMM_PFN_MIGRATE | order_flags);
-	pmd = hmm_kunit_pmd(current->mm, addr);
-	KUNIT_EXPECT_TRUE(test, pmd_is_migration_entry(pmd));
-	KUNIT_EXPECT_EQ(test, softleaf_to_pfn(softleaf_from_pmd(pmd)), head);
-	KUNIT_EXPECT_EQ(test, folio_order(folio), PMD_SHIFT - PAGE_SHIFT);
-	KUNIT_EXPECT_TRUE(test, folio_test_locked(folio));
-	hmm_kunit_restore(test, &m, HMM_KUNIT_PMD_NR);
-
+				HMM_PFN_WRITE | order_flags);
+	hmm_kunit_migrate_none(&m);
+	folio_unlock(folio);
 	mmap_read_lock(current->mm);
 	pmd = hmm_kunit_pmd(current->mm, addr);
 	mmap_read_unlock(current->mm);
 	KUNIT_EXPECT_TRUE(test, pmd_trans_huge(pmd));
-	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), refs);
 }
 
 struct hmm_kunit_split_param {
