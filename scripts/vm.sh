@@ -26,7 +26,7 @@
 # finished, N its exit status.  The guest's /init is scripts/vm/init.sh.
 #
 # Settings (environment):
-#   VM_ACCEL=auto|kvm|tcg  the accelerator (default auto).  tcg: QEMU's
+#   VM_ACCEL=auto|kvm|tcg|icount  the accelerator (default auto).  tcg: QEMU's
 #           emulation, slow but sure.  kvm: KVM, an error (exit 2) when
 #           /dev/kvm cannot be opened; no probe.  auto: KVM when /dev/kvm
 #           opens and a probe guest (this kernel, busybox only) boots with it
@@ -36,6 +36,12 @@
 #           kernel release and guest kernel image (its SHA-256); delete the
 #           file to probe again.  The choice is printed and written to
 #           OUTDIR/accel.
+#           icount: TCG on one host thread with -icount shift=0, one vCPU
+#           (VM_SMP is ignored): the guest's clock counts the instructions
+#           it executed, 1 ns each, so guest timings repeat to within 0.1%
+#           whatever else the host runs.  They count instructions, not
+#           cache misses or memory bandwidth: compare kernels with it, do
+#           not read it as time on hardware.
 #   VM_PROBE_TIMEOUT  seconds the KVM probe may take (default 20).
 #   VM_TIMEOUT  seconds the run may take before QEMU is stopped (default
 #           900; with --script 1200).
@@ -107,7 +113,7 @@ else
 fi
 case "$timeout" in ''|*[!0-9]*) fail "VM_TIMEOUT must be a number of seconds" ;; esac
 case "${VM_PROBE_TIMEOUT:-20}" in ''|*[!0-9]*) fail "VM_PROBE_TIMEOUT must be a number of seconds" ;; esac
-case "${VM_ACCEL:-auto}" in auto|kvm|tcg) ;; *) fail "VM_ACCEL must be auto, kvm or tcg (not '$VM_ACCEL')" ;; esac
+case "${VM_ACCEL:-auto}" in auto|kvm|tcg|icount) ;; *) fail "VM_ACCEL must be auto, kvm, tcg or icount (not '$VM_ACCEL')" ;; esac
 smp=${VM_SMP:-2}
 
 # ---------------------------------------------------------------------------
@@ -246,6 +252,7 @@ kvm_probe() {	# kvm_probe DIR: boot BZIMAGE with KVM; sets probe_ok and probe_wh
 choose_accel() {	# choose_accel PROBE_DIR
 	case "${VM_ACCEL:-auto}" in
 	tcg) accel=tcg accel_why="VM_ACCEL=tcg" ;;
+	icount) accel=icount accel_why="VM_ACCEL=icount (TCG, one vCPU, guest time counts instructions)" ;;
 	kvm)
 		kvm_opens || fail "VM_ACCEL=kvm, but /dev/kvm cannot be opened"
 		accel=kvm accel_why="VM_ACCEL=kvm (no probe)" ;;
@@ -272,7 +279,7 @@ choose_accel() {	# choose_accel PROBE_DIR
 			read -r accel _ _ _ date why <<< "$line"
 			accel_why="auto: $why (probed $date, cached in $(rel "$cache"))"
 		fi ;;
-	*) fail "VM_ACCEL must be auto, kvm or tcg (not '$VM_ACCEL')" ;;
+	*) fail "VM_ACCEL must be auto, kvm, tcg or icount (not '$VM_ACCEL')" ;;
 	esac
 }
 
@@ -319,7 +326,11 @@ fi
 cmdline+=" ${VM_APPEND:-}"
 echo "$cmdline" > "$out/cmdline"
 start=$(date +%s)
-run_qemu "$out" "$timeout" "$outfile" -accel "$accel" -smp "$smp" -m "$mem" \
+accel_args=(-accel "$accel")
+# One vCPU: with several on one thread, a cross-CPU spin (the clocksource
+# watchdog's skew check) can stall the guest for good.
+[ "$accel" = icount ] && accel_args=(-accel tcg,thread=single -icount shift=0,sleep=on) smp=1
+run_qemu "$out" "$timeout" "$outfile" "${accel_args[@]}" -smp "$smp" -m "$mem" \
 	-bios qboot.rom -kernel "$img" -initrd "$out/initramfs.cpio" -append "$cmdline"
 rm -f "$out/initramfs.cpio"
 secs=$(( $(date +%s) - start ))
