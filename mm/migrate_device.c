@@ -52,12 +52,52 @@ static bool migrate_vma_check_page(struct page *page, struct page *fault_page)
 }
 
 /*
+ * Set in src by migrate_device_unmap() when it holds a reference on the
+ * anon_vma of the folio; bit 2 is not one of the MIGRATE_PFN_* flags.
+ */
+#define MIGRATE_PFN_ANON_VMA	BIT(2)
+static_assert(MIGRATE_PFN_ANON_VMA < (1UL << MIGRATE_PFN_SHIFT) &&
+	      !(MIGRATE_PFN_ANON_VMA & (MIGRATE_PFN_VALID | MIGRATE_PFN_MIGRATE |
+					MIGRATE_PFN_WRITE | MIGRATE_PFN_COMPOUND)));
+
+/*
+ * Put back the CPU mappings of @src, pointing them at @dst.  Without a VMA
+ * (@no_vma), an anonymous folio has migration entries only if
+ * migrate_device_unmap() pinned its anon_vma: drop that reference after the
+ * walk, and do not walk a folio that was mapped nowhere, whose anon_vma may
+ * be gone.
+ */
+static void migrate_device_remove_ptes(unsigned long *src_pfn,
+				       struct folio *src, struct folio *dst,
+				       bool no_vma)
+{
+	struct anon_vma *anon_vma = NULL;
+
+	if (no_vma && folio_test_anon(src)) {
+		if (!(*src_pfn & MIGRATE_PFN_ANON_VMA))
+			return;
+		anon_vma = folio_anon_vma(src);
+		*src_pfn &= ~MIGRATE_PFN_ANON_VMA;
+	}
+	remove_migration_ptes(src, dst, 0);
+	if (anon_vma)
+		put_anon_vma(anon_vma);
+}
+
+/*
  * Unmaps pages for migration. Returns number of source pfns marked as
  * migrating.
+ *
+ * With a VMA, its mmap lock keeps the anon_vma of every folio collected from
+ * it alive.  Without one (@no_vma: migrate_device_range() and the like), the
+ * last process that maps a folio can exit while the folio is unmapped, so
+ * pin its anon_vma as migrate_pages() does, until the migration entries are
+ * removed.
  */
 static unsigned long migrate_device_unmap(unsigned long *src_pfns,
 					  unsigned long npages,
-					  struct page *fault_page)
+					  struct page *fault_page,
+					  bool no_vma)
 {
 	struct folio *fault_folio = fault_page ?
 		page_folio(fault_page) : NULL;
@@ -103,8 +143,15 @@ static unsigned long migrate_device_unmap(unsigned long *src_pfns,
 			folio_put(folio);
 		}
 
-		if (folio_mapped(folio))
+		if (no_vma && folio_test_anon(folio)) {
+			/* NULL when mapped nowhere: then nothing to unmap. */
+			if (folio_get_anon_vma(folio)) {
+				src_pfns[i] |= MIGRATE_PFN_ANON_VMA;
+				try_to_migrate(folio, 0);
+			}
+		} else if (folio_mapped(folio)) {
 			try_to_migrate(folio, 0);
+		}
 
 		if (folio_mapped(folio) ||
 		    !migrate_vma_check_page(page, fault_page)) {
@@ -131,7 +178,7 @@ next:
 			continue;
 
 		folio = page_folio(page);
-		remove_migration_ptes(folio, folio, 0);
+		migrate_device_remove_ptes(&src_pfns[i], folio, folio, no_vma);
 
 		src_pfns[i] = 0;
 		if (fault_folio != folio)
@@ -157,7 +204,7 @@ next:
 static void migrate_vma_unmap(struct migrate_vma *migrate)
 {
 	migrate->cpages = migrate_device_unmap(migrate->src, migrate->npages,
-					migrate->fault_page);
+					migrate->fault_page, false);
 }
 
 static int migrate_vma_check_args(struct migrate_vma *args)
@@ -949,7 +996,7 @@ EXPORT_SYMBOL(migrate_vma_pages);
 static void __migrate_device_finalize(unsigned long *src_pfns,
 				      unsigned long *dst_pfns,
 				      unsigned long npages,
-				      struct page *fault_page)
+				      struct page *fault_page, bool no_vma)
 {
 	struct folio *fault_folio = fault_page ?
 		page_folio(fault_page) : NULL;
@@ -985,7 +1032,7 @@ static void __migrate_device_finalize(unsigned long *src_pfns,
 
 		if (!folio_is_zone_device(dst))
 			folio_add_lru(dst);
-		remove_migration_ptes(src, dst, 0);
+		migrate_device_remove_ptes(&src_pfns[i], src, dst, no_vma);
 		if (fault_folio != src)
 			folio_unlock(src);
 		folio_put(src);
@@ -1011,7 +1058,7 @@ static void __migrate_device_finalize(unsigned long *src_pfns,
 void migrate_device_finalize(unsigned long *src_pfns,
 			     unsigned long *dst_pfns, unsigned long npages)
 {
-	return __migrate_device_finalize(src_pfns, dst_pfns, npages, NULL);
+	return __migrate_device_finalize(src_pfns, dst_pfns, npages, NULL, true);
 }
 EXPORT_SYMBOL(migrate_device_finalize);
 
@@ -1029,7 +1076,7 @@ EXPORT_SYMBOL(migrate_device_finalize);
 void migrate_vma_finalize(struct migrate_vma *migrate)
 {
 	__migrate_device_finalize(migrate->src, migrate->dst, migrate->npages,
-				  migrate->fault_page);
+				  migrate->fault_page, false);
 }
 EXPORT_SYMBOL(migrate_vma_finalize);
 
@@ -1098,7 +1145,7 @@ int migrate_device_range(unsigned long *src_pfns, unsigned long start,
 		}
 	}
 
-	migrate_device_unmap(src_pfns, npages, NULL);
+	migrate_device_unmap(src_pfns, npages, NULL, true);
 
 	return 0;
 }
@@ -1140,7 +1187,7 @@ int migrate_device_pfns(unsigned long *src_pfns, unsigned long npages)
 		}
 	}
 
-	migrate_device_unmap(src_pfns, npages, NULL);
+	migrate_device_unmap(src_pfns, npages, NULL, true);
 
 	return 0;
 }
@@ -1166,7 +1213,7 @@ int migrate_device_coherent_folio(struct folio *folio)
 	 * the source folio. So call migrate_vma_unmap() directly to unmap the
 	 * folio as migrate_vma_setup() will fail if args.vma == NULL.
 	 */
-	migrate_device_unmap(&src_pfn, 1, NULL);
+	migrate_device_unmap(&src_pfn, 1, NULL, true);
 	if (!(src_pfn & MIGRATE_PFN_MIGRATE))
 		return -EBUSY;
 

@@ -3226,7 +3226,7 @@ cleanup:
 /*
  * Benchmark THP migration with different buffer sizes
  */
-TEST_F_TIMEOUT(hmm, benchmark_thp_migration, 120)
+TEST_F_TIMEOUT(hmm, benchmark_thp_migration, 300)
 {
 	struct benchmark_results thp_results, regular_results;
 	size_t thp_size = read_pmd_pagesize();
@@ -4360,6 +4360,104 @@ TEST_F_TIMEOUT(hmm, migrate_thp_fork_split_back, 60)
 	ASSERT_EQ(WEXITSTATUS(status), 0);
 	buffer->ptr = old_ptr;
 	hmm_buffer_free(buffer);
+}
+
+/*
+ * Evict the device's memory (test_hmm does so when any file of the device is
+ * closed) while a process whose memory is on the device exits.  The eviction
+ * replaces the exiting process's device private entries by migration
+ * entries and, without its mmap lock, is all that can keep the process's
+ * anon_vma alive until it puts the mappings back.  The child watches its own
+ * pagemap entry and exits as soon as the eviction changed it.  A freed
+ * anon_vma walked by the eviction is a use-after-free that a KASAN kernel
+ * reports (make debug); every round also checks that the eviction brought
+ * the parent's own pages back to system memory with their data.  For 2
+ * seconds or 50 rounds; skips when the child never exited while the
+ * eviction was under way.
+ */
+TEST_F_TIMEOUT(hmm, migrate_evict_exit_race, 60)
+{
+	unsigned long rounds = 0, hits = 0;
+	struct hmm_buffer *buffer;
+	struct timespec t0;
+	unsigned long npages = 256;
+	unsigned long size;
+	unsigned long i;
+	int pipefd[2];
+	int status;
+	pid_t pid;
+	int *ptr;
+	int ret;
+	int fd;
+	char c;
+
+	size = npages << self->page_shift;
+	buffer = hmm_buffer_alloc(size, size, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	ASSERT_NE(buffer, NULL);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+			ptr[i] = i + rounds;
+		ret = hmm_migrate_sys_to_dev(self->fd, buffer, npages);
+		ASSERT_EQ(ret, 0);
+		ASSERT_EQ(buffer->cpages, npages);
+
+		ASSERT_EQ(pipe(pipefd), 0);
+		pid = fork();
+		ASSERT_GE(pid, 0);
+		if (pid == 0) {
+			struct hmm_buffer *cbuf;
+			struct timespec t1;
+			uint64_t first, cur;
+			int cfd, pfd;
+
+			close(pipefd[0]);
+			cfd = hmm_open(variant->device_number);
+			pfd = open("/proc/self/pagemap", O_RDONLY);
+			cbuf = hmm_buffer_alloc(size, size, PROT_READ | PROT_WRITE,
+						MAP_PRIVATE | MAP_ANONYMOUS, -1);
+			if (cfd < 0 || pfd < 0 || !cbuf)
+				_exit(1);
+			memset(cbuf->ptr, 1, size);
+			if (hmm_migrate_sys_to_dev(cfd, cbuf, npages) ||
+			    cbuf->cpages != npages)
+				_exit(1);
+			first = pagemap_get_entry(pfd, cbuf->ptr);
+			/* Now the parent may evict */
+			close(pipefd[1]);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			do {
+				cur = pagemap_get_entry(pfd, cbuf->ptr);
+			} while (cur == first && hmm_elapsed_ms(&t1) < 500);
+			/* 0: exiting with the eviction's migration entry */
+			_exit(cur != first && !PAGEMAP_PRESENT(cur) ? 0 : 2);
+		}
+		close(pipefd[1]);
+		while (read(pipefd[0], &c, 1) < 0 && errno == EINTR)
+			;
+		close(pipefd[0]);
+
+		fd = hmm_open(variant->device_number);
+		ASSERT_GE(fd, 0);
+		close(fd);
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_NE(WEXITSTATUS(status), 1);
+		hits += WEXITSTATUS(status) == 0;
+
+		/* The eviction brought the parent's pages back too. */
+		for (i = 0, ptr = buffer->ptr; i < size / sizeof(*ptr); ++i)
+			ASSERT_EQ(ptr[i], i + rounds);
+		rounds++;
+	} while (rounds < 50 && hmm_elapsed_ms(&t0) < 2000);
+
+	hmm_buffer_free(buffer);
+	TH_LOG("%lu rounds, the child exited during %lu evictions", rounds,
+	       hits);
+	if (!hits)
+		SKIP(return, "the child never exited while the eviction was under way");
 }
 
 /*
