@@ -809,6 +809,7 @@ static void hmm_pmd_report_collected(struct hmm_range *range,
 	unsigned long i, npages = (end - addr) >> PAGE_SHIFT;
 	const unsigned long order =
 		(unsigned long)(PMD_SHIFT - PAGE_SHIFT) << HMM_PFN_ORDER_SHIFT;
+	unsigned long head;
 
 	if (!(mpfn & MIGRATE_PFN_MIGRATE))
 		return;
@@ -816,9 +817,13 @@ static void hmm_pmd_report_collected(struct hmm_range *range,
 		hmm_pfns_fill(addr, end, range, HMM_PFN_MIGRATE);
 		return;
 	}
+	/*
+	 * Every page has the head's flags, and the head's pfn is PMD aligned:
+	 * adding the index gives each page's pfn.
+	 */
+	head = hmm_pfn_from_mpfn(0, mpfn) | order;
 	for (i = 0; i < npages; i++)
-		hmm_pfns[i] = hmm_pfn_from_mpfn(hmm_pfns[i], mpfn +
-						(i << MIGRATE_PFN_SHIFT)) | order;
+		hmm_pfns[i] = (hmm_pfns[i] & HMM_PFN_INOUT_FLAGS) | (head + i);
 }
 
 static bool hmm_pmd_is_hole(struct mm_walk *walk, unsigned long addr,
