@@ -1590,19 +1590,21 @@ static int dmirror_migrate_to_device(struct dmirror *dmirror,
 		if (ret == -EAGAIN || (!ret && !all))
 			dmirror_map_device_range(dmirror, addr, next, src_pfns);
 	}
-	mmap_read_unlock(mm);
-	mmput(mm);
 
 	/*
-	 * Return the migrated data for verification.
-	 * Only for pages in device zone
+	 * Return the migrated data for verification, read before the mmap
+	 * lock is dropped: an invalidation clears the mirror, and khugepaged
+	 * invalidates the range when it takes the lock to collapse it (also
+	 * when the collapse then fails on the device pages).
 	 */
 	ret = dmirror_bounce_init(&bounce, start, size);
 	if (ret)
-		goto free_mem;
+		goto out;
 	mutex_lock(&dmirror->mutex);
 	ret = dmirror_do_read(dmirror, start, end, &bounce);
 	mutex_unlock(&dmirror->mutex);
+	mmap_read_unlock(mm);
+	mmput(mm);
 	if (ret == 0) {
 		if (copy_to_user(u64_to_user_ptr(cmd->ptr), bounce.ptr,
 				 bounce.size))
@@ -1922,25 +1924,33 @@ static int dmirror_migrate_on_fault(struct dmirror *dmirror,
 						     walk, &args, bufs,
 						     &cmd->faults);
 	}
-	mmap_read_unlock(mm);
-	mmput(mm);
 	kvfree(bufs);
 	/* Nothing was migrated with HMM_DMIRROR_FLAG_SETUP_ONLY. */
 	if (ret || (READ_ONCE(dmirror->flags) & HMM_DMIRROR_FLAG_SETUP_ONLY))
-		return ret;
+		goto out;
 
-	/* Return the data, as the device sees it, for verification. */
+	/*
+	 * Return the data, as the device sees it, for verification: read
+	 * under the mmap lock, as dmirror_migrate_to_device() does.
+	 */
 	ret = dmirror_bounce_init(&bounce, start, end - start);
 	if (ret)
-		return ret;
+		goto out;
 	mutex_lock(&dmirror->mutex);
 	ret = dmirror_do_read(dmirror, start, end, &bounce);
 	mutex_unlock(&dmirror->mutex);
+	mmap_read_unlock(mm);
+	mmput(mm);
 	if (!ret && copy_to_user(u64_to_user_ptr(cmd->ptr), bounce.ptr,
 				 bounce.size))
 		ret = -EFAULT;
 	cmd->cpages = bounce.cpages;
 	dmirror_bounce_fini(&bounce);
+	return ret;
+
+out:
+	mmap_read_unlock(mm);
+	mmput(mm);
 	return ret;
 }
 

@@ -58,6 +58,8 @@ struct hmm_vma_walk {
 	bool			collected;
 	bool			fault_first;
 	bool			nofault;
+	/* hmm_range_collect(): what was collected is not reported */
+	bool			noreport;
 };
 
 /*
@@ -493,38 +495,18 @@ static bool migrate_vma_pmd_is_hole(struct migrate_vma *migrate, pmd_t pmd)
 }
 
 /*
- * migrate_vma_collect_pte() - collect the page mapped by one PTE
- * @migrate: the migration
- * @vma: the VMA @ptep belongs to
- * @addr: the address @ptep maps
- * @ptep: the PTE, mapped and locked by the caller, in lazy MMU mode
- * @page: vm_normal_page() of the PTE if it is present, which the caller
- *	looked up already
- * @unmapped: incremented when a present PTE was cleared; the caller flushes
- *	the TLB for the range before it drops the PTE lock
- * @split: set to a large folio that must be split before its pages can be
- *	collected; the caller drops the PTE lock and passes it (and the
- *	reference taken on it) to migrate_vma_split_folio(), then retries @addr
- *
- * A page that can be migrated is locked (unless it is @migrate->fault_page,
- * which the caller locked) and its PTE is replaced with a migration entry.
- *
- * Return: the src entry for @addr, which the caller stores: 0 if nothing
- * is collected, MIGRATE_PFN_MIGRATE for a hole (see
- * migrate_vma_pte_is_hole()), or migrate_pfn() | MIGRATE_PFN_MIGRATE
- * [| MIGRATE_PFN_WRITE] for a collected page.
+ * The body of migrate_vma_collect_ptes(), for one PTE: inlined into its loop
+ * alone, which is the collection's hot path.  Returns the src entry of @addr.
  */
-static unsigned long migrate_vma_collect_pte(struct migrate_vma *migrate,
-					     struct vm_area_struct *vma,
-					     unsigned long addr, pte_t *ptep,
-					     struct page *page,
-					     unsigned long *unmapped,
-					     struct folio **split)
+static __always_inline unsigned long
+migrate_vma_collect_pte(struct migrate_vma *migrate, struct vm_area_struct *vma,
+			struct folio *fault_folio, unsigned long addr,
+			pte_t *ptep, unsigned long *unmapped,
+			struct folio **split)
 {
-	struct folio *fault_folio = migrate->fault_page ?
-		page_folio(migrate->fault_page) : NULL;
 	struct mm_struct *mm = vma->vm_mm;
 	struct dev_pagemap *pgmap;
+	struct page *page;
 	unsigned long mpfn, pfn;
 	bool anon_exclusive;
 	struct folio *folio;
@@ -561,6 +543,7 @@ static unsigned long migrate_vma_collect_pte(struct migrate_vma *migrate,
 		if (softleaf_is_device_private_write(entry))
 			mpfn |= MIGRATE_PFN_WRITE;
 	} else {
+		page = vm_normal_page(vma, addr, pte);
 		pfn = pte_pfn(pte);
 		if (page && !is_zone_device_page(page) &&
 		    !(migrate->flags & MIGRATE_VMA_SELECT_SYSTEM)) {
@@ -680,6 +663,53 @@ static unsigned long migrate_vma_collect_pte(struct migrate_vma *migrate,
 	return mpfn;
 }
 
+/*
+ * migrate_vma_collect_ptes() - collect the pages mapped by a run of PTEs
+ * @migrate: the migration
+ * @vma: the VMA @ptep belongs to
+ * @addr: the address @ptep maps
+ * @end: the end of the run, within the PTE table
+ * @ptep: the PTE of @addr, mapped and locked by the caller, in lazy MMU mode
+ * @unmapped: incremented for each present PTE cleared; the caller flushes
+ *	the TLB for the range before it drops the PTE lock
+ * @split: set to a large folio that must be split before its pages can be
+ *	collected; the caller drops the PTE lock and passes it (and the
+ *	reference taken on it) to migrate_vma_split_folio(), then goes on
+ *	from the address returned
+ *
+ * A page that can be migrated is locked (unless it is @migrate->fault_page,
+ * which the caller locked) and its PTE is replaced with a migration entry.
+ * The src entry of each address is stored: 0 if nothing is collected,
+ * MIGRATE_PFN_MIGRATE for a hole (see migrate_vma_pte_is_hole()), or
+ * migrate_pfn() | MIGRATE_PFN_MIGRATE [| MIGRATE_PFN_WRITE] for a page.
+ *
+ * Return: the address the collection stopped at: @end, or that of the page
+ * of *@split, whose src entry is 0.
+ */
+static unsigned long migrate_vma_collect_ptes(struct migrate_vma *migrate,
+					      struct vm_area_struct *vma,
+					      unsigned long addr,
+					      unsigned long end, pte_t *ptep,
+					      unsigned long *unmapped,
+					      struct folio **split)
+{
+	struct folio *fault_folio = migrate->fault_page ?
+		page_folio(migrate->fault_page) : NULL;
+	unsigned long *src = migrate_vma_src(migrate, addr);
+	unsigned long nr_unmapped = 0;
+	struct folio *large = NULL;
+
+	for (; addr < end; addr += PAGE_SIZE, ptep++, src++) {
+		*src = migrate_vma_collect_pte(migrate, vma, fault_folio, addr,
+					       ptep, &nr_unmapped, &large);
+		if (large)
+			break;
+	}
+	*unmapped += nr_unmapped;
+	*split = large;
+	return addr;
+}
+
 /* Collect now: not while faulting the range first (see hmm_migrate_abort()) */
 static bool hmm_want_migrate(struct hmm_vma_walk *hmm_vma_walk,
 			     unsigned long addr)
@@ -756,12 +786,10 @@ static bool hmm_pte_unmaps(struct mm_walk *walk, pte_t pte)
 
 /*
  * Collect the page mapped by a PTE of the locked PTE table; *hmm_pfn already
- * holds what hmm_range_fault() reports for it, and @page is the
- * vm_normal_page() it found for a present PTE.
+ * holds what hmm_range_fault() reports for it.
  */
 static int hmm_vma_collect_pte(struct mm_walk *walk, unsigned long addr,
-			       pte_t *ptep, struct page *page,
-			       unsigned long *hmm_pfn)
+			       pte_t *ptep, unsigned long *hmm_pfn)
 {
 	struct hmm_vma_walk *hmm_vma_walk = walk->private;
 	unsigned long mpfn;
@@ -774,15 +802,15 @@ static int hmm_vma_collect_pte(struct mm_walk *walk, unsigned long addr,
 		return HMM_COLLECT_START;
 	}
 
-	mpfn = migrate_vma_collect_pte(hmm_vma_walk->migrate, walk->vma, addr,
-				       ptep, page, &hmm_vma_walk->unmapped,
-				       &hmm_vma_walk->split);
-	*migrate_vma_src(hmm_vma_walk->migrate, addr) = mpfn;
+	migrate_vma_collect_ptes(hmm_vma_walk->migrate, walk->vma, addr,
+				 addr + PAGE_SIZE, ptep, &hmm_vma_walk->unmapped,
+				 &hmm_vma_walk->split);
+	mpfn = *migrate_vma_src(hmm_vma_walk->migrate, addr);
 	if (hmm_vma_walk->split) {
 		hmm_vma_walk->last = addr;
 		return HMM_SPLIT_FOLIO;
 	}
-	if (mpfn & MIGRATE_PFN_MIGRATE)
+	if ((mpfn & MIGRATE_PFN_MIGRATE) && !hmm_vma_walk->noreport)
 		*hmm_pfn = hmm_pfn_from_mpfn(*hmm_pfn, mpfn);
 	return 0;
 }
@@ -862,7 +890,7 @@ static int hmm_vma_collect_pmd(struct mm_walk *walk, pmd_t *pmdp,
 
 	ret = migrate_vma_collect_huge_pmd(migrate, walk->vma, pmdp, addr,
 					   end);
-	if (ret)
+	if (ret || hmm_vma_walk->noreport)
 		return ret;
 	hmm_pmd_report_collected(hmm_vma_walk->range, addr, end, hmm_pfns,
 				 *migrate_vma_src(migrate, addr));
@@ -898,7 +926,8 @@ static int hmm_migrate_start(struct hmm_vma_walk *hmm_vma_walk,
 	*mm = migrate->vma->vm_mm;
 	if (range->notifier && range->notifier->mm != *mm)
 		return -EINVAL;
-	ret = migrate_vma_collect_start(migrate, range->start, range->end);
+	ret = migrate_vma_collect_start(migrate, range->start, range->end,
+					!hmm_vma_walk->noreport);
 	if (ret)
 		return ret;
 	hmm_vma_walk->migrate = migrate;
@@ -997,8 +1026,11 @@ static void hmm_migrate_abort(struct hmm_vma_walk *hmm_vma_walk,
 	struct migrate_vma *migrate = hmm_vma_walk->migrate;
 
 	migrate_vma_collect_finish(migrate, nrange, -EAGAIN);
-	hmm_migrate_sync_pfns(hmm_vma_walk->range->hmm_pfns, migrate->src,
-			      (migrate->end - migrate->start) >> PAGE_SHIFT);
+	if (!hmm_vma_walk->noreport)
+		hmm_migrate_sync_pfns(hmm_vma_walk->range->hmm_pfns,
+				      migrate->src,
+				      (migrate->end - migrate->start) >>
+				      PAGE_SHIFT);
 	hmm_vma_walk->collecting = false;
 	hmm_vma_walk->fault_first = true;
 }
@@ -1022,8 +1054,11 @@ static void hmm_migrate_finish(struct hmm_vma_walk *hmm_vma_walk,
 
 	migrate_vma_collect_finish(migrate, hmm_vma_walk->collecting ? nrange :
 				   NULL, err);
-	hmm_migrate_sync_pfns(hmm_vma_walk->range->hmm_pfns, migrate->src,
-			      (migrate->end - migrate->start) >> PAGE_SHIFT);
+	if (!hmm_vma_walk->noreport)
+		hmm_migrate_sync_pfns(hmm_vma_walk->range->hmm_pfns,
+				      migrate->src,
+				      (migrate->end - migrate->start) >>
+				      PAGE_SHIFT);
 }
 
 static int hmm_vma_walk_hole(unsigned long addr, unsigned long end,
@@ -1140,14 +1175,17 @@ hmm_own_device_private_flags(const struct hmm_vma_walk *hmm_vma_walk,
  * hmm_vma_read_pte() - what hmm_range_fault() reports for @pte, or the fault
  * it needs
  *
- * Sets *@hmm_pfn to the report and *@pagep to the vm_normal_page() of a
- * present @pte, and returns 0; or returns what the walk must do first: a
- * fault (HMM_FAULT_PENDING), a wait (HMM_WAIT_MIGRATION), or -EFAULT.  It
- * returns 0 for every entry when the walk can fault nothing.
+ * Sets *@hmm_pfn to the report and returns 0; or returns what the walk must
+ * do first: a fault (HMM_FAULT_PENDING), a wait (HMM_WAIT_MIGRATION), or
+ * -EFAULT.  It returns 0 for every entry when the walk can fault nothing.
+ * @migrating is false, at compile time, on the path of a walk without
+ * HMM_PFN_REQ_MIGRATE, which then runs nothing of the collection's.
  */
-static int hmm_vma_read_pte(struct mm_walk *walk, unsigned long addr,
-			    unsigned long end, pte_t pte,
-			    unsigned long *hmm_pfn, struct page **pagep)
+static __always_inline int hmm_vma_read_pte(struct mm_walk *walk,
+					    unsigned long addr,
+					    unsigned long end, pte_t pte,
+					    unsigned long *hmm_pfn,
+					    const bool migrating)
 {
 	struct hmm_vma_walk *hmm_vma_walk = walk->private;
 	struct hmm_range *range = hmm_vma_walk->range;
@@ -1158,7 +1196,7 @@ static int hmm_vma_read_pte(struct mm_walk *walk, unsigned long addr,
 	uint64_t new_pfn_flags = 0;
 
 	/* Never fault what a migration populates without reading it. */
-	if (hmm_pte_is_hole(walk, addr, pte))
+	if (migrating && hmm_pte_is_hole(walk, addr, pte))
 		goto out;
 
 	/*
@@ -1168,7 +1206,7 @@ static int hmm_vma_read_pte(struct mm_walk *walk, unsigned long addr,
 	 */
 	if (pte_none(pte) || pte_is_uffd_wp_marker(pte)) {
 		/* Not collected unless a hole: not faulted either */
-		if (hmm_migrating(hmm_vma_walk, addr))
+		if (migrating && hmm_migrating(hmm_vma_walk, addr))
 			goto out;
 		required_fault =
 			hmm_pte_need_fault(hmm_vma_walk, pfn_req_flags, 0);
@@ -1237,7 +1275,6 @@ static int hmm_vma_read_pte(struct mm_walk *walk, unsigned long addr,
 	new_pfn_flags = pte_pfn(pte) | cpu_flags;
 out:
 	*hmm_pfn = (*hmm_pfn & HMM_PFN_INOUT_FLAGS) | new_pfn_flags;
-	*pagep = page;
 	return 0;
 
 fault:
@@ -1256,13 +1293,12 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 			      unsigned long end, pmd_t *pmdp, pte_t *ptep,
 			      unsigned long *hmm_pfn)
 {
-	struct page *page = NULL;
 	int r;
 
-	r = hmm_vma_read_pte(walk, addr, end, ptep_get(ptep), hmm_pfn, &page);
+	r = hmm_vma_read_pte(walk, addr, end, ptep_get(ptep), hmm_pfn, true);
 	if (r)
 		return r;
-	return hmm_vma_collect_pte(walk, addr, ptep, page, hmm_pfn);
+	return hmm_vma_collect_pte(walk, addr, ptep, hmm_pfn);
 }
 
 /*
@@ -1279,32 +1315,36 @@ static bool hmm_collect_first(struct hmm_vma_walk *hmm_vma_walk,
 	       hmm_want_migrate(hmm_vma_walk, addr);
 }
 
-static int hmm_vma_collect_first_pte(struct mm_walk *walk, unsigned long addr,
-				     pte_t *ptep, unsigned long *hmm_pfn)
+/*
+ * Collect [@addr, @end) of the locked PTE table first, then report it: a
+ * collected entry from its src entry, one that was not as it is mapped.
+ * Without a report (hmm_range_collect()) that second loop is skipped.
+ */
+static int hmm_vma_collect_first_ptes(struct mm_walk *walk, unsigned long addr,
+				      unsigned long end, pte_t *ptep,
+				      unsigned long *hmm_pfns)
 {
 	struct hmm_vma_walk *hmm_vma_walk = walk->private;
 	struct migrate_vma *migrate = hmm_vma_walk->migrate;
-	pte_t pte = ptep_get(ptep);
-	struct page *page = NULL;
-	unsigned long mpfn;
+	const unsigned long *src = migrate_vma_src(migrate, addr);
+	unsigned long next;
+	int r = 0;
 
-	if (pte_present(pte))
-		page = vm_normal_page(walk->vma, addr, pte);
-	mpfn = migrate_vma_collect_pte(migrate, walk->vma, addr, ptep, page,
-				       &hmm_vma_walk->unmapped,
-				       &hmm_vma_walk->split);
-	*migrate_vma_src(migrate, addr) = mpfn;
-	if (hmm_vma_walk->split) {
-		hmm_vma_walk->last = addr;
-		return HMM_SPLIT_FOLIO;
+	next = migrate_vma_collect_ptes(migrate, walk->vma, addr, end, ptep,
+					&hmm_vma_walk->unmapped,
+					&hmm_vma_walk->split);
+	for (; !hmm_vma_walk->noreport && addr < next && !r;
+	     addr += PAGE_SIZE, ptep++, hmm_pfns++, src++) {
+		if (*src & MIGRATE_PFN_MIGRATE)
+			*hmm_pfns = hmm_pfn_from_mpfn(*hmm_pfns, *src);
+		else
+			r = hmm_vma_read_pte(walk, addr, addr + PAGE_SIZE,
+					     ptep_get(ptep), hmm_pfns, true);
 	}
-	if (mpfn & MIGRATE_PFN_MIGRATE) {
-		*hmm_pfn = hmm_pfn_from_mpfn(*hmm_pfn, mpfn);
-		return 0;
-	}
-	/* Not collected: the PTE is as it was read */
-	return hmm_vma_read_pte(walk, addr, addr + PAGE_SIZE, pte, hmm_pfn,
-				&page);
+	if (r || !hmm_vma_walk->split)
+		return r;
+	hmm_vma_walk->last = next;
+	return HMM_SPLIT_FOLIO;
 }
 
 /*
@@ -1531,13 +1571,16 @@ again:
 			goto again;
 	}
 	ptep = start_pte;
-	if (hmm_collect_first(hmm_vma_walk, addr)) {
+	if (!hmm_vma_walk->migrate) {
+		/* Without HMM_PFN_REQ_MIGRATE: nothing else per entry */
 		for (; addr < end; addr += PAGE_SIZE, ptep++, hmm_pfns++) {
-			r = hmm_vma_collect_first_pte(walk, addr, ptep,
-						      hmm_pfns);
+			r = hmm_vma_read_pte(walk, addr, end, ptep_get(ptep),
+					     hmm_pfns, false);
 			if (r)
 				break;
 		}
+	} else if (hmm_collect_first(hmm_vma_walk, addr)) {
+		r = hmm_vma_collect_first_ptes(walk, addr, end, ptep, hmm_pfns);
 	} else {
 		for (; addr < end; addr += PAGE_SIZE, ptep++, hmm_pfns++) {
 			r = hmm_vma_handle_pte(walk, addr, end, pmdp, ptep,
@@ -1563,6 +1606,9 @@ again:
 		return -EBUSY;
 	}
 	if (r == HMM_SPLIT_FOLIO) {
+		/* Go on from the folio's page */
+		hmm_pfns += (hmm_vma_walk->last - addr) >> PAGE_SHIFT;
+		addr = hmm_vma_walk->last;
 		hmm_vma_split_folio(hmm_vma_walk, end);
 		r = 0;
 		goto again;
@@ -1800,12 +1846,14 @@ static int hmm_do_fault(struct mm_struct *mm,
 	return -EBUSY;
 }
 
-static int hmm_range_fault_locked(struct hmm_range *range, bool *locked)
+static int hmm_range_fault_locked(struct hmm_range *range, bool *locked,
+				  bool noreport)
 {
 	struct hmm_vma_walk hmm_vma_walk = {
 		.range = range,
 		.locked = locked,
 		.last = range->start,
+		.noreport = noreport,
 	};
 	struct mmu_notifier_range nrange;
 	struct mm_struct *mm;
@@ -1845,8 +1893,14 @@ static int hmm_range_fault_locked(struct hmm_range *range, bool *locked)
 			ret = -EBUSY;
 			break;
 		}
-		ret = walk_page_range(mm, hmm_vma_walk.last, range->end,
-				      &hmm_walk_ops, &hmm_vma_walk);
+		/* A migration is within its VMA: no need to look it up */
+		if (hmm_vma_walk.migrate)
+			ret = walk_page_range_vma(hmm_vma_walk.migrate->vma,
+						  hmm_vma_walk.last, range->end,
+						  &hmm_walk_ops, &hmm_vma_walk);
+		else
+			ret = walk_page_range(mm, hmm_vma_walk.last, range->end,
+					      &hmm_walk_ops, &hmm_vma_walk);
 		if (ret == HMM_COLLECT_START) {
 			ret = hmm_migrate_open(&hmm_vma_walk, &nrange);
 			if (ret)
@@ -1939,9 +1993,24 @@ static int hmm_range_fault_locked(struct hmm_range *range, bool *locked)
  */
 int hmm_range_fault(struct hmm_range *range)
 {
-	return hmm_range_fault_locked(range, NULL);
+	return hmm_range_fault_locked(range, NULL, false);
 }
 EXPORT_SYMBOL(hmm_range_fault);
+
+/*
+ * hmm_range_collect() - hmm_range_fault() for migrate_vma_setup()
+ * @range: a range with HMM_PFN_REQ_MIGRATE, whose output array is the
+ *	migration's dst array
+ *
+ * The same walk, but it does not report what it collects: the caller uses
+ * src alone, and clears dst after the call.
+ *
+ * Return: as hmm_range_fault().
+ */
+int hmm_range_collect(struct hmm_range *range)
+{
+	return hmm_range_fault_locked(range, NULL, true);
+}
 
 /**
  * hmm_range_fault_unlocked_timeout - fault in a range with a retry timeout
@@ -2007,7 +2076,7 @@ int hmm_range_fault_unlocked_timeout(struct hmm_range *range,
 		}
 
 		locked = true;
-		ret = hmm_range_fault_locked(range, &locked);
+		ret = hmm_range_fault_locked(range, &locked, false);
 		if (locked)
 			mmap_read_unlock(mm);
 	} while (ret == -EBUSY);

@@ -1282,15 +1282,18 @@ int migrate_device_coherent_folio(struct folio *folio);
  */
 struct migrate_vma;
 struct mmu_notifier_range;
+struct hmm_range;
+/* mm/hmm.c: hmm_range_fault() for migrate_vma_setup(), without the report */
+int hmm_range_collect(struct hmm_range *range);
 #ifdef CONFIG_DEVICE_MIGRATION
 int migrate_vma_collect_start(struct migrate_vma *migrate, unsigned long start,
-			      unsigned long end);
+			      unsigned long end, bool clear_dst);
 void migrate_vma_collect_finish(struct migrate_vma *migrate,
 				struct mmu_notifier_range *nrange, int err);
 #else /* CONFIG_DEVICE_MIGRATION */
 static inline int migrate_vma_collect_start(struct migrate_vma *migrate,
 					    unsigned long start,
-					    unsigned long end)
+					    unsigned long end, bool clear_dst)
 {
 	return -EOPNOTSUPP;
 }

@@ -264,14 +264,16 @@ static void migrate_vma_restore_collected(struct migrate_vma *migrate)
  * @migrate: the migration, from hmm_range::migrate
  * @start: start of the hmm range, must be @migrate->start
  * @end: end of the hmm range, must be @migrate->end
+ * @clear_dst: clear dst too; migrate_vma_setup(), which lends dst to
+ *	hmm_range_fault() as its output array, clears it afterwards instead
  *
- * Checks @migrate and clears its src and dst arrays.  Once this returns 0,
+ * Checks @migrate and clears its src array (and dst).  Once this returns 0,
  * migrate_vma_collect_finish() must be called exactly once.
  *
  * Return: 0 on success, -EINVAL if @migrate cannot be collected.
  */
 int migrate_vma_collect_start(struct migrate_vma *migrate, unsigned long start,
-			      unsigned long end)
+			      unsigned long end, bool clear_dst)
 {
 	int ret;
 
@@ -287,8 +289,9 @@ int migrate_vma_collect_start(struct migrate_vma *migrate, unsigned long start,
 	 */
 	memset(migrate->src, 0,
 	       sizeof(*migrate->src) * ((end - start) >> PAGE_SHIFT));
-	memset(migrate->dst, 0,
-	       sizeof(*migrate->dst) * ((end - start) >> PAGE_SHIFT));
+	if (clear_dst)
+		memset(migrate->dst, 0,
+		       sizeof(*migrate->dst) * ((end - start) >> PAGE_SHIFT));
 	migrate->cpages = 0;
 	migrate->npages = 0;
 	return 0;
@@ -425,13 +428,14 @@ int migrate_vma_setup(struct migrate_vma *args)
 	}
 
 	/*
-	 * hmm_range_fault() reports every page in an output array as large as
-	 * the range.  dst is such an array, and it is not used before the
-	 * caller fills it in after we return: lend it (its collection clears
-	 * it first, as it clears src), and clear it again.
+	 * hmm_range_fault() writes an output array as large as the range.
+	 * dst is such an array, and it is not used before the caller fills it
+	 * in after we return: lend it, and clear it afterwards.  Nothing here
+	 * uses that output: hmm_range_collect() does not report what it
+	 * collects, nor clear dst first.
 	 */
 	range.hmm_pfns = args->dst;
-	ret = hmm_range_fault(&range);
+	ret = hmm_range_collect(&range);
 	memset(args->dst, 0, sizeof(*args->dst) * nr_pages);
 
 	/*
