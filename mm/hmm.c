@@ -501,7 +501,7 @@ static bool migrate_vma_pmd_is_hole(struct migrate_vma *migrate, pmd_t pmd)
 static __always_inline unsigned long
 migrate_vma_collect_pte(struct migrate_vma *migrate, struct vm_area_struct *vma,
 			struct folio *fault_folio, unsigned long addr,
-			pte_t *ptep, unsigned long *unmapped,
+			pte_t *ptep, bool need_write, unsigned long *unmapped,
 			struct folio **split)
 {
 	struct mm_struct *mm = vma->vm_mm;
@@ -556,6 +556,8 @@ migrate_vma_collect_pte(struct migrate_vma *migrate, struct vm_area_struct *vma,
 			    pgmap->owner != migrate->pgmap_owner)
 				return 0;
 		}
+		if (!pte_write(pte) && need_write)
+			return 0;
 		mpfn = migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE;
 		mpfn |= pte_write(pte) ? MIGRATE_PFN_WRITE : 0;
 	}
@@ -670,6 +672,8 @@ migrate_vma_collect_pte(struct migrate_vma *migrate, struct vm_area_struct *vma,
  * @addr: the address @ptep maps
  * @end: the end of the run, within the PTE table
  * @ptep: the PTE of @addr, mapped and locked by the caller, in lazy MMU mode
+ * @need_write: leave a read-only present page alone, for the caller to
+ *	write-fault (hmm_range_fault() with HMM_PFN_REQ_WRITE collecting first)
  * @unmapped: incremented for each present PTE cleared; the caller flushes
  *	the TLB for the range before it drops the PTE lock
  * @split: set to a large folio that must be split before its pages can be
@@ -690,6 +694,7 @@ static unsigned long migrate_vma_collect_ptes(struct migrate_vma *migrate,
 					      struct vm_area_struct *vma,
 					      unsigned long addr,
 					      unsigned long end, pte_t *ptep,
+					      bool need_write,
 					      unsigned long *unmapped,
 					      struct folio **split)
 {
@@ -701,7 +706,8 @@ static unsigned long migrate_vma_collect_ptes(struct migrate_vma *migrate,
 
 	for (; addr < end; addr += PAGE_SIZE, ptep++, src++) {
 		*src = migrate_vma_collect_pte(migrate, vma, fault_folio, addr,
-					       ptep, &nr_unmapped, &large);
+					       ptep, need_write, &nr_unmapped,
+					       &large);
 		if (large)
 			break;
 	}
@@ -803,8 +809,8 @@ static int hmm_vma_collect_pte(struct mm_walk *walk, unsigned long addr,
 	}
 
 	migrate_vma_collect_ptes(hmm_vma_walk->migrate, walk->vma, addr,
-				 addr + PAGE_SIZE, ptep, &hmm_vma_walk->unmapped,
-				 &hmm_vma_walk->split);
+				 addr + PAGE_SIZE, ptep, false,
+				 &hmm_vma_walk->unmapped, &hmm_vma_walk->split);
 	mpfn = *migrate_vma_src(hmm_vma_walk->migrate, addr);
 	if (hmm_vma_walk->split) {
 		hmm_vma_walk->last = addr;
@@ -1302,52 +1308,6 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 }
 
 /*
- * Collecting, with nothing to fault, and the range open for collection: then
- * each entry is collected first, and read for the report only when it was
- * not collected (the report of a collected entry follows its src entry, see
- * hmm_pfn_from_mpfn()).  This is migrate_vma_setup()'s walk, at the cost of
- * the collection alone for the pages it collects.
- */
-static bool hmm_collect_first(struct hmm_vma_walk *hmm_vma_walk,
-			      unsigned long addr)
-{
-	return hmm_vma_walk->collecting && !hmm_may_fault(hmm_vma_walk) &&
-	       hmm_want_migrate(hmm_vma_walk, addr);
-}
-
-/*
- * Collect [@addr, @end) of the locked PTE table first, then report it: a
- * collected entry from its src entry, one that was not as it is mapped.
- * Without a report (hmm_range_collect()) that second loop is skipped.
- */
-static int hmm_vma_collect_first_ptes(struct mm_walk *walk, unsigned long addr,
-				      unsigned long end, pte_t *ptep,
-				      unsigned long *hmm_pfns)
-{
-	struct hmm_vma_walk *hmm_vma_walk = walk->private;
-	struct migrate_vma *migrate = hmm_vma_walk->migrate;
-	const unsigned long *src = migrate_vma_src(migrate, addr);
-	unsigned long next;
-	int r = 0;
-
-	next = migrate_vma_collect_ptes(migrate, walk->vma, addr, end, ptep,
-					&hmm_vma_walk->unmapped,
-					&hmm_vma_walk->split);
-	for (; !hmm_vma_walk->noreport && addr < next && !r;
-	     addr += PAGE_SIZE, ptep++, hmm_pfns++, src++) {
-		if (*src & MIGRATE_PFN_MIGRATE)
-			*hmm_pfns = hmm_pfn_from_mpfn(*hmm_pfns, *src);
-		else
-			r = hmm_vma_read_pte(walk, addr, addr + PAGE_SIZE,
-					     ptep_get(ptep), hmm_pfns, true);
-	}
-	if (r || !hmm_vma_walk->split)
-		return r;
-	hmm_vma_walk->last = next;
-	return HMM_SPLIT_FOLIO;
-}
-
-/*
  * The fault hmm_vma_handle_pte() would record for @pte, without its side
  * effects: 0 for a hole that a migration populates, and for entries that it
  * waits for or fails on.
@@ -1398,6 +1358,75 @@ static void hmm_vma_extend_fault(struct mm_walk *walk, unsigned long addr,
 			break;
 		hmm_vma_walk->end = addr + PAGE_SIZE;
 	}
+}
+
+/*
+ * Collecting, and the range open for collection: then each entry is
+ * collected first, and read for the report (and the fault it needs) only when
+ * it was not collected; the report of a collected entry follows its src
+ * entry, see hmm_pfn_from_mpfn().  The collection takes only what needs no
+ * fault: with HMM_PFN_REQ_WRITE it leaves read-only present pages to the read,
+ * and it never takes what else can be faulted (swapped out, another device's
+ * memory).  A fault found after pages were collected puts them back first, as
+ * when the walk reads each entry first.  So each collected page costs the
+ * collection alone, on migrate_vma_setup()'s walk and on the one walk; only
+ * per-page requests (range->pfn_flags_mask) make the walk read first.
+ */
+static bool hmm_collect_first(struct hmm_vma_walk *hmm_vma_walk,
+			      unsigned long addr)
+{
+	return hmm_vma_walk->collecting && hmm_want_migrate(hmm_vma_walk, addr) &&
+	       !(hmm_may_fault(hmm_vma_walk) &&
+		 hmm_vma_walk->range->pfn_flags_mask);
+}
+
+/* Collecting first, must present pages be writable to be collected? */
+static bool hmm_collect_need_write(const struct hmm_vma_walk *hmm_vma_walk)
+{
+	return hmm_may_fault(hmm_vma_walk) &&
+	       (hmm_vma_walk->range->default_flags & HMM_PFN_REQ_WRITE);
+}
+
+/*
+ * Collect [@addr, @end) of the locked PTE table first, then report it: a
+ * collected entry from its src entry, one that was not as it is mapped.
+ * Without a report (hmm_range_collect()) that second loop is skipped.
+ */
+static int hmm_vma_collect_first_ptes(struct mm_walk *walk, unsigned long addr,
+				      unsigned long end, pte_t *ptep,
+				      unsigned long *hmm_pfns)
+{
+	struct hmm_vma_walk *hmm_vma_walk = walk->private;
+	struct migrate_vma *migrate = hmm_vma_walk->migrate;
+	const unsigned long *src = migrate_vma_src(migrate, addr);
+	bool may_fault = hmm_may_fault(hmm_vma_walk);
+	unsigned long next;
+	int r;
+
+	next = migrate_vma_collect_ptes(migrate, walk->vma, addr, end, ptep,
+					hmm_collect_need_write(hmm_vma_walk),
+					&hmm_vma_walk->unmapped,
+					&hmm_vma_walk->split);
+	/* Without a report, only what may need a fault is read */
+	if (hmm_vma_walk->noreport && !may_fault)
+		addr = next;
+	for (; addr < next; addr += PAGE_SIZE, ptep++, hmm_pfns++, src++) {
+		if (*src & MIGRATE_PFN_MIGRATE) {
+			if (!hmm_vma_walk->noreport)
+				*hmm_pfns = hmm_pfn_from_mpfn(*hmm_pfns, *src);
+			continue;
+		}
+		r = hmm_vma_read_pte(walk, addr, addr + PAGE_SIZE,
+				     ptep_get(ptep), hmm_pfns, true);
+		if (r == HMM_FAULT_PENDING)
+			hmm_vma_extend_fault(walk, addr, end, ptep, hmm_pfns);
+		if (r)
+			return r;
+	}
+	if (!hmm_vma_walk->split)
+		return 0;
+	hmm_vma_walk->last = next;
+	return HMM_SPLIT_FOLIO;
 }
 
 #ifdef CONFIG_ARCH_HAS_PMD_SOFTLEAVES
@@ -1528,7 +1557,8 @@ again:
 		if (hmm_pmd_is_hole(walk, addr, pmd))
 			goto collect_pmd;
 		/* As for PTEs: see hmm_collect_first() */
-		if (hmm_collect_first(hmm_vma_walk, addr)) {
+		if (hmm_collect_first(hmm_vma_walk, addr) &&
+		    (pmd_write(pmd) || !hmm_collect_need_write(hmm_vma_walk))) {
 			r = hmm_vma_collect_pmd(walk, pmdp, addr, end, hmm_pfns);
 			if (r == -EAGAIN || r == -ENOENT)
 				goto again;
@@ -1537,6 +1567,16 @@ again:
 				return r;
 			return hmm_vma_handle_pmd(walk, addr, end, hmm_pfns, pmd);
 		}
+		/*
+		 * Not collecting yet: the collection opens the invalidation
+		 * first (see hmm_vma_collect_pmd()), then reads the PMD; only
+		 * a fault must come before it.
+		 */
+		if (hmm_want_migrate(hmm_vma_walk, addr) &&
+		    !hmm_vma_walk->collecting &&
+		    !hmm_range_need_fault(hmm_vma_walk, hmm_pfns, npages,
+					  pmd_to_hmm_pfn_flags(range, pmd)))
+			goto collect_pmd;
 		r = hmm_vma_handle_pmd(walk, addr, end, hmm_pfns, pmd);
 		if (r)
 			return r;
@@ -1588,9 +1628,9 @@ again:
 			if (r)
 				break;
 		}
+		if (r == HMM_FAULT_PENDING)
+			hmm_vma_extend_fault(walk, addr, end, ptep, hmm_pfns);
 	}
-	if (r == HMM_FAULT_PENDING && hmm_vma_walk->migrate)
-		hmm_vma_extend_fault(walk, addr, end, ptep, hmm_pfns);
 	if (ptl) {
 		if (hmm_vma_walk->unmapped)
 			flush_tlb_range(walk->vma, start, end);

@@ -572,13 +572,14 @@ static void hmm_migrate_test_open_first(struct kunit *test)
 
 /*
  * A folio someone else holds locked is not collected, and is reported as it
- * is mapped: by a walk that may fault, which reads each entry before it
- * collects it, and by one that cannot, which collects first.
+ * is mapped: by walks that collect first, one that may fault and one that
+ * cannot, and by one with per-page requests, which reads each entry before
+ * it collects it.
  */
 static void hmm_migrate_test_locked_folio(struct kunit *test)
 {
 	static const unsigned long flags[] = {
-		HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE, 0,
+		HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE, 0, HMM_PFN_REQ_FAULT,
 	};
 	struct hmm_kunit_migrate m;
 	struct folio *locked;
@@ -590,6 +591,9 @@ static void hmm_migrate_test_locked_folio(struct kunit *test)
 		hmm_kunit_fill(test, addr, 3);
 		hmm_kunit_migrate_init(test, &m, addr, 3, flags[f],
 				       MIGRATE_VMA_SELECT_SYSTEM);
+		/* The last: per-page write requests, none of them set */
+		if (f == 2)
+			m.range.pfn_flags_mask = HMM_PFN_REQ_WRITE;
 		locked = pfn_folio(m.orig[1]);
 		KUNIT_ASSERT_TRUE(test, folio_trylock(locked));
 
@@ -1154,7 +1158,7 @@ static unsigned long hmm_kunit_thp(struct kunit *test, unsigned long *head)
 
 /*
  * A THP in a PMD range with SELECT_COMPOUND is collected whole, by a walk that
- * may fault and by one that cannot, which collects first; one that is locked
+ * may fault and by one that cannot (both collect first); one that is locked
  * is reported as it is mapped.
  */
 static void hmm_migrate_test_thp_whole(struct kunit *test)
