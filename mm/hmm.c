@@ -1575,7 +1575,8 @@ again:
 		if (hmm_want_migrate(hmm_vma_walk, addr) &&
 		    !hmm_vma_walk->collecting &&
 		    !hmm_range_need_fault(hmm_vma_walk, hmm_pfns, npages,
-					  pmd_to_hmm_pfn_flags(range, pmd)))
+					  pmd_write(pmd) ? HMM_PFN_VALID |
+					  HMM_PFN_WRITE : HMM_PFN_VALID))
 			goto collect_pmd;
 		r = hmm_vma_handle_pmd(walk, addr, end, hmm_pfns, pmd);
 		if (r)

@@ -5,5 +5,6 @@
 # 3 repetitions with the order rotating; then the walk, fault and
 # invalidation counts per scenario (kprobe events).
 ./hmm-bench info
-./hmm-bench drivers -s 64 -r 3 -m cow=16,swap=16
+./hmm-bench drivers -s 64 -r 3 -c present,untouched,zeropage,thp
+./hmm-bench drivers -s 16 -r 3 -c cow,swap
 ./hmm-bench walks -s 16
