@@ -173,7 +173,12 @@ EOT
 		echo "kernel_release $(cat "$o/include/config/kernel.release" 2>/dev/null)"
 		echo "fragments configs/vm.config configs/bench.config"
 		echo "vm_cmdline $(cat "$r/vm/cmdline")"
-		echo "vm qemu-system-x86_64 -accel $accel -smp ${VM_SMP:-2} -m ${VM_MEM:-5G}"
+		if [ "$accel" = icount ]; then
+			echo "vm qemu-system-x86_64 -accel tcg,thread=single -icount shift=0,sleep=on -smp 1 -m ${VM_MEM:-5G}"
+		else
+			echo "vm qemu-system-x86_64 -accel $accel -smp ${VM_SMP:-2} -m ${VM_MEM:-5G}"
+		fi
+		echo "vm_accel $accel"
 		echo "vm_runner scripts/vm.sh --script"
 		echo "vm_status $(cat "$r/vm/status")"
 		echo "host_nproc $(nproc)"

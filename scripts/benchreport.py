@@ -277,7 +277,14 @@ def sec_how(D):
           f"({anyr.meta.get('vm_runner', 'scripts/benchvm.sh')}), "
           f"zram swap, THP `{anyr.info.get('thp_enabled', '?')}`, clocksource "
           f"{anyr.info.get('clocksource', '?')}. The host has {anyr.meta.get('host_nproc', '?')} "
-          "cores, shared with other jobs (kernel builds): TCG timings are noisy. Within one VM run "
+          + ("cores, shared with other jobs (kernel builds). The VM runs with -icount "
+             "(VM_ACCEL=icount): one vCPU on one host thread, and the guest's clock counts the "
+             "instructions it executed, 1 ns each, so a \"ms\" below is a million guest "
+             "instructions, the same whatever the host does (repetitions agree to 0.1%); "
+             "instructions are not time on hardware (cache and memory effects do not show). "
+             if anyr.meta.get('vm_accel') == 'icount' else
+             "cores, shared with other jobs (kernel builds): TCG timings are noisy. ")
+          + "Within one VM run "
           "the compared sequences alternate per repetition and every ratio is taken per "
           "repetition; between kernels (separate VM runs) the runs alternate base, patched, "
           "base, patched, and the ratios are taken per round.")

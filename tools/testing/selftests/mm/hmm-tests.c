@@ -4200,11 +4200,14 @@ static struct hmm_buffer *hmm_thp_buffer(struct __test_metadata *_metadata,
 }
 
 /*
- * In a fork()ed child: wait up to 500 ms for the entry of @addr in the
+ * In a fork()ed child: wait up to 5 seconds for the entry of @addr in the
  * child's own pagemap (@fd) to change from @first, then exit.  Exits with 0
  * when it became a non-present entry (the migration entry of a migration or
  * eviction the parent started), so that the exit races with it, and with 2
- * when it did not change in time or became present again.
+ * when it did not change in time or became present again.  The wait ends at
+ * the change, so its bound only counts when nothing changes: on a KASAN
+ * kernel in an emulated VM an eviction can take more than half a second to
+ * reach the child's pages.
  */
 static void __noreturn
 hmm_exit_on_pagemap_change(int fd, void *addr, uint64_t first)
@@ -4215,7 +4218,7 @@ hmm_exit_on_pagemap_change(int fd, void *addr, uint64_t first)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		cur = pagemap_get_entry(fd, addr);
-	} while (cur == first && hmm_elapsed_ms(&t0) < 500);
+	} while (cur == first && hmm_elapsed_ms(&t0) < 5000);
 	_exit(cur != first && !PAGEMAP_PRESENT(cur) ? 0 : 2);
 }
 
