@@ -344,17 +344,26 @@ static int dmirror_do_fault(struct dmirror *dmirror, struct hmm_range *range)
 static void dmirror_do_update(struct dmirror *dmirror, unsigned long start,
 			      unsigned long end)
 {
-	unsigned long pfn;
+	XA_STATE(xas, &dmirror->pt, start >> PAGE_SHIFT);
+	unsigned int n = 0;
 	void *entry;
 
 	/*
 	 * The XArray doesn't hold references to pages since it relies on
 	 * the mmu notifier to clear page pointers when they become stale.
-	 * Therefore, it is OK to just clear the entry.
+	 * Therefore, it is OK to just clear the entries: in one pass under
+	 * the lock, letting others in every XA_CHECK_SCHED entries.
 	 */
-	xa_for_each_range(&dmirror->pt, pfn, entry, start >> PAGE_SHIFT,
-			  end >> PAGE_SHIFT)
-		xa_erase(&dmirror->pt, pfn);
+	xas_lock(&xas);
+	xas_for_each(&xas, entry, end >> PAGE_SHIFT) {
+		xas_store(&xas, NULL);
+		if (++n % XA_CHECK_SCHED)
+			continue;
+		xas_pause(&xas);
+		xas_unlock(&xas);
+		xas_lock(&xas);
+	}
+	xas_unlock(&xas);
 }
 
 static bool dmirror_interval_invalidate(struct mmu_interval_notifier *mni,
