@@ -280,8 +280,10 @@ def sec_how(D):
           + ("cores, shared with other jobs (kernel builds). The VM runs with -icount "
              "(VM_ACCEL=icount): one vCPU on one host thread, and the guest's clock counts the "
              "instructions it executed, 1 ns each, so a \"ms\" below is a million guest "
-             "instructions, the same whatever the host does (repetitions agree to 0.1%); "
-             "instructions are not time on hardware (cache and memory effects do not show). "
+             "instructions, whatever the host does: the same measurement in another VM run "
+             "agrees to 0.1%, while repetitions within a run can differ with the guest's own "
+             "state (the first of a size is often slower); instructions are not time on "
+             "hardware (cache and memory effects do not show). "
              if anyr.meta.get('vm_accel') == 'icount' else
              "cores, shared with other jobs (kernel builds): TCG timings are noisy. ")
           + "Within one VM run "
